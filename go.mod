@@ -1,0 +1,3 @@
+module github.com/shipdeploy/ship
+
+go 1.26.8

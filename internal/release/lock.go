@@ -1,0 +1,90 @@
+package release
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+)
+
+// ErrLocked means another deploy holds .ship/lock.
+var ErrLocked = errors.New("deploy lock is held")
+
+// LockedError says who holds the lock.
+type LockedError struct {
+	Path   string
+	Holder *LockInfo // nil when the lock has no readable info
+}
+
+func (e *LockedError) Error() string {
+	if e.Holder == nil {
+		return fmt.Sprintf("%s exists (holder unknown)", e.Path)
+	}
+	h := e.Holder
+	return fmt.Sprintf("held by %s on %s (pid %d) since %s (%s ago): %s",
+		h.Who, h.From, h.PID, h.Since.UTC().Format(time.RFC3339),
+		time.Since(h.Since).Round(time.Second), h.Command)
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Lock takes the deploy lock: mkdir is atomic on every filesystem and over
+// SFTP, so of two deploys exactly one succeeds. The info file is written
+// after; a reader that finds the folder without it sees "holder unknown".
+func Lock(fsys FS, l Layout, info LockInfo) error {
+	if err := fsys.MkdirAll(l.ShipDir()); err != nil {
+		return fmt.Errorf("make %s: %w", l.ShipDir(), err)
+	}
+	err := fsys.Mkdir(l.Lock())
+	if errors.Is(err, fs.ErrExist) {
+		holder, _ := ReadLock(fsys, l)
+		return &LockedError{Path: l.Lock(), Holder: holder}
+	}
+	if err != nil {
+		return fmt.Errorf("make %s: %w", l.Lock(), err)
+	}
+	if err := WriteJSON(fsys, l.LockInfo(), info); err != nil {
+		_ = fsys.Remove(l.Lock())
+		return fmt.Errorf("write %s: %w", l.LockInfo(), err)
+	}
+	return nil
+}
+
+// ReadLock returns the lock's holder, or (nil, nil) when it is free.
+func ReadLock(fsys FS, l Layout) (*LockInfo, error) {
+	info, err := readJSON[LockInfo](fsys, l.LockInfo())
+	if err != nil || info != nil {
+		return info, err
+	}
+	if _, err := fsys.Lstat(l.Lock()); err == nil {
+		return &LockInfo{Who: "unknown", Command: "(no info.json in " + l.Lock() + ")"}, nil
+	}
+	return nil, nil
+}
+
+// Unlock releases the lock taken with id. It refuses to remove a lock held
+// under another id, so a failing deploy never frees someone else's lock.
+// An empty id forces the release (`ship unlock`).
+func Unlock(fsys FS, l Layout, id string) error {
+	holder, err := readJSON[LockInfo](fsys, l.LockInfo())
+	if err != nil && id != "" {
+		return err
+	}
+	if id != "" && (holder == nil || holder.ID != id) {
+		return fmt.Errorf("lock %s is not ours (id %s): left in place", l.Lock(), id)
+	}
+	if err := fsys.Remove(l.LockInfo()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unlock: %w", err)
+	}
+	if err := fsys.Remove(l.Lock()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unlock: remove %s: %w", l.Lock(), err)
+	}
+	return nil
+}
+
+// MarshalLine is json.Marshal for one-line files and logs.
+func MarshalLine(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

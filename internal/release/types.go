@@ -1,0 +1,114 @@
+package release
+
+import "time"
+
+// Info is releases/N/.ship/release.json, written last once the build
+// succeeded. Its presence is what makes a release finished.
+type Info struct {
+	Number  int       `json:"number"`
+	Commit  string    `json:"commit,omitempty"`
+	Ref     string    `json:"ref,omitempty"`
+	Source  string    `json:"source,omitempty"` // repository URL, or "upload"
+	BuiltAt time.Time `json:"built_at"`
+	By      string    `json:"by,omitempty"` // "alice", "ci (run 8812)", "webhook (delivery …)"
+	// Seconds per stage, for `ship releases` and the audit trail.
+	Stages map[string]float64 `json:"stages,omitempty"`
+}
+
+// Bad is releases/N/.ship/bad.json: the release was built but refused (the
+// receiver never saw it healthy, or a person marked it). A bad release is
+// never a rollback target.
+type Bad struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// ReloadRequest is the JSON body of releases/RELOAD. An empty file (touch)
+// means "whatever current is now" with no id.
+type ReloadRequest struct {
+	ID      string `json:"id"`
+	Release int    `json:"release,omitempty"`
+}
+
+// LockInfo is .ship/lock/info.json: who holds the deploy lock.
+type LockInfo struct {
+	ID      string    `json:"id"`
+	Who     string    `json:"who"`
+	From    string    `json:"from"` // the machine the deploy runs on
+	PID     int       `json:"pid"`
+	Command string    `json:"command"`
+	Since   time.Time `json:"since"`
+}
+
+// State is .ship/state.json, written by the receiver (atomically) on every
+// change and refreshed as a heartbeat.
+type State struct {
+	PID       int       `json:"pid"`
+	Mode      string    `json:"mode"` // proxy | restart
+	Listen    string    `json:"listen,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	Heartbeat time.Time `json:"heartbeat"`
+
+	Serving    *Serving      `json:"serving,omitempty"`
+	LastReload *ReloadResult `json:"last_reload,omitempty"`
+
+	// Supervision: restarts of the serving app since it was switched to.
+	Restarts  int    `json:"restarts,omitempty"`
+	CrashLoop bool   `json:"crash_loop,omitempty"`
+	LastExit  string `json:"last_exit,omitempty"`
+}
+
+// HeartbeatInterval is how often the receiver refreshes State.Heartbeat.
+// A state older than StaleAfter means no live receiver.
+const (
+	HeartbeatInterval = 2 * time.Second
+	StaleAfter        = 10 * time.Second
+)
+
+// Alive reports whether the state was refreshed recently enough to trust
+// that a receiver is running. now comes from the reader's clock; the
+// receiver is on the same machine as the file, so skew is the server's own.
+func (s *State) Alive(now time.Time) bool {
+	return s != nil && now.Sub(s.Heartbeat) < StaleAfter
+}
+
+// Serving says which release the receiver's app runs.
+type Serving struct {
+	Release int       `json:"release"`
+	Dir     string    `json:"dir"`
+	PID     int       `json:"pid"`
+	Port    int       `json:"port,omitempty"`
+	Since   time.Time `json:"since"`
+}
+
+// ReloadResult is the outcome of one reload, under the request's id.
+type ReloadResult struct {
+	ID       string    `json:"id"`
+	Release  int       `json:"release"`
+	OK       bool      `json:"ok"`
+	Error    string    `json:"error,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// HealthyAfter is how long the new process took to pass its health check.
+	HealthyAfter float64  `json:"healthy_after_s,omitempty"`
+	Drained      int      `json:"drained,omitempty"`  // in-flight requests the old process finished
+	Dropped      int      `json:"dropped"`            // requests that failed during the switch
+	LogTail      []string `json:"log_tail,omitempty"` // the new process's last output, on failure
+}
+
+// LogEntry is one line of .ship/log.jsonl.
+type LogEntry struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"` // deploy | rollback | reload | webhook
+	ID       string    `json:"id,omitempty"`
+	Result   string    `json:"result"` // ok | failed | ignored | refused | accepted
+	Release  int       `json:"release,omitempty"`
+	Previous int       `json:"previous,omitempty"`
+	Commit   string    `json:"commit,omitempty"`
+	Ref      string    `json:"ref,omitempty"`
+	By       string    `json:"by,omitempty"`
+	Step     string    `json:"step,omitempty"` // where it failed
+	Error    string    `json:"error,omitempty"`
+	Seconds  float64   `json:"seconds,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
