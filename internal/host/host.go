@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
 )
@@ -72,11 +74,32 @@ func (Local) Close() error   { return nil }
 
 func (Local) Run(ctx context.Context, c Command) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", c.Script)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.Stdin, c.Stdout, c.Stderr
+	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
 	// Kill the whole script, not only sh, when ctx ends.
 	cmd.SysProcAttr = newProcessGroup()
 	cmd.Cancel = func() error { return killGroup(cmd) }
-	err := cmd.Run()
+	// Output pipes held by a stray background process must not hang us.
+	cmd.WaitDelay = 5 * time.Second
+	// Standard input goes through a pipe we close when the script exits,
+	// as sshd does: a reader that never ends (a deploy's keep-open input)
+	// must not keep Wait from returning.
+	var stdinW *os.File
+	if c.Stdin != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		cmd.Stdin, stdinW = r, w
+		go func() { _, _ = io.Copy(w, c.Stdin) }()
+		defer r.Close()
+	}
+	err := cmd.Start()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if stdinW != nil {
+		stdinW.Close()
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if st := ee.ExitCode(); st >= 0 {

@@ -8,7 +8,8 @@ package shell
 import "strings"
 
 // Quote returns s as a single shell word that the shell reads back as exactly
-// s: wrapped in single quotes, with each embedded single quote written as '\''.
+// s: wrapped in single quotes, each embedded single quote written as a
+// closing quote, an escaped quote and an opening quote.
 // No character inside single quotes is special to a POSIX shell, so $(...),
 // backticks, ; and newlines are all taken literally.
 func Quote(s string) string {

@@ -1,0 +1,115 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Defaults for Options fields left empty.
+const (
+	DefaultRoot    = "/app"
+	DefaultRef     = "main"
+	DefaultKeep    = 4
+	DefaultInstall = "bun install"
+	DefaultBuild   = "bun run build"
+	DefaultWait    = 60 * time.Second
+)
+
+// Options is one deploy to one host.
+type Options struct {
+	Root string // APP_ROOT on the host
+
+	// Source: a repository the host fetches from, or a local tree sent over
+	// the connection. Exactly one of Repo and Upload is set.
+	Repo   string
+	Ref    string // branch, tag or commit (Repo only)
+	Upload string // local folder (ship deploy --upload)
+	// Commit and Ref describe an upload for release.json, when known.
+	Commit string
+
+	Keep    int
+	Install string // shell command; "-" skips the stage
+	Build   string
+	Shared  []string // entries of shared/ to link; empty: all of them
+
+	Wait     time.Duration // for the receiver's answer; 0: do not wait
+	LockWait time.Duration // how long to retry a held lock; 0: fail at once
+
+	By      string // who deploys, for release.json, the lock and the log
+	Command string // the command line, for the lock info
+
+	Out     io.Writer // progress for a person
+	Verbose bool      // stream the host's output as it comes
+}
+
+// ErrBadInput is a value that would be unsafe or meaningless to use.
+var ErrBadInput = errors.New("bad input")
+
+func (o *Options) setDefaults() {
+	if o.Root == "" {
+		o.Root = DefaultRoot
+	}
+	if o.Ref == "" && o.Upload == "" {
+		o.Ref = DefaultRef
+	}
+	if o.Keep == 0 {
+		o.Keep = DefaultKeep
+	}
+	if o.Install == "" {
+		o.Install = DefaultInstall
+	}
+	if o.Build == "" {
+		o.Build = DefaultBuild
+	}
+	if o.Install == "-" {
+		o.Install = ""
+	}
+	if o.Build == "-" {
+		o.Build = ""
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+}
+
+// validate refuses values that no quoting makes sensible: quoting keeps a
+// remote shell from running them, this keeps git from reading them as
+// options or as a transport that runs commands.
+func (o *Options) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
+	}
+	if !strings.HasPrefix(o.Root, "/") {
+		return bad("--path %q must be absolute", o.Root)
+	}
+	if strings.ContainsAny(o.Root, "\n\x00") {
+		return bad("--path %q has a newline or NUL", o.Root)
+	}
+	if (o.Repo == "") == (o.Upload == "") {
+		return bad("give exactly one source: --repo URL or --upload DIR")
+	}
+	if o.Repo != "" {
+		if strings.HasPrefix(o.Repo, "-") || strings.ContainsAny(o.Repo, "\n\x00") {
+			return bad("--repo %q is not a repository URL", o.Repo)
+		}
+		if strings.HasPrefix(o.Repo, "ext::") || strings.HasPrefix(o.Repo, "fd::") {
+			return bad("--repo %q uses a git transport that runs commands", o.Repo)
+		}
+		if strings.HasPrefix(o.Ref, "-") || strings.ContainsAny(o.Ref, " \t\n\x00~^:?*[\\") || strings.Contains(o.Ref, "..") || o.Ref == "" {
+			return bad("--ref %q is not a branch, tag or commit name", o.Ref)
+		}
+	}
+	for _, e := range o.Shared {
+		clean := strings.TrimSuffix(e, "/")
+		if clean == "" || strings.HasPrefix(clean, "/") || strings.Contains("/"+clean+"/", "/../") || strings.ContainsAny(e, "\n\x00") {
+			return bad("shared entry %q must be a relative path inside shared/", e)
+		}
+	}
+	if o.Keep < 1 {
+		return bad("--keep %d: keep at least 1 release", o.Keep)
+	}
+	return nil
+}

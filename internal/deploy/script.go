@@ -1,0 +1,210 @@
+package deploy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/shell"
+)
+
+// Stage names, in order. The numbers people see ([3/8]) follow this list.
+const (
+	StageLock    = "lock"
+	StageSource  = "source"
+	StageShared  = "shared"
+	StageInstall = "install"
+	StageBuild   = "build"
+	StageSwitch  = "switch"
+	StageReload  = "reload"
+	StagePrune   = "prune"
+)
+
+var stages = []string{StageLock, StageSource, StageShared, StageInstall, StageBuild, StageSwitch, StageReload, StagePrune}
+
+// exitLocked is the script's exit status when the lock is held.
+const exitLocked = 75
+
+// script writes the remote program for one deploy. Every value from outside
+// (paths, refs, URLs, ids, JSON) goes through q; the install and build
+// commands are shell by design and go in as written.
+type script struct {
+	b   strings.Builder
+	tag string // marker prefix, random per deploy so output cannot fake one
+}
+
+func q(s string) string { return shell.Quote(s) }
+
+func (s *script) line(format string, args ...any) {
+	fmt.Fprintf(&s.b, format, args...)
+	s.b.WriteByte('\n')
+}
+
+func (s *script) raw(text string) {
+	s.b.WriteString(text)
+	s.b.WriteByte('\n')
+}
+
+// marker prints a marker line; rest is shell words already quoted.
+func (s *script) marker(kind string, rest string) {
+	if rest == "" {
+		s.line("printf '%%s\\n' %s", q(s.tag+kind))
+		return
+	}
+	s.line("printf '%%s %%s\\n' %s %s", q(s.tag+kind), rest)
+}
+
+func (s *script) stage(name string) { s.marker("stage", q(name)) }
+
+// buildScript returns the program that takes the lock, surveys the root,
+// builds the next release and, when everything worked, switches current to
+// it and asks the receiver to reload.
+func buildScript(p *plan) string {
+	s := &script{tag: p.tag}
+	l := p.layout
+	s.line("set -u")
+	s.line("umask 022")
+	s.line(`PATH="$HOME/.bun/bin:/usr/local/bin:$PATH"; export PATH`)
+	s.line("root=%s", q(l.Root))
+	s.line("lockid=%s", q(p.id))
+	s.line(`cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || exit 1`)
+
+	// Release the lock if ours, and stop: used when ship goes away.
+	s.line(`unlock() { grep -qF "$lockid" .ship/lock/info.json 2>/dev/null && rm -f .ship/lock/info.json && rmdir .ship/lock; }`)
+	// abort frees the lock first: the output may be gone with ship.
+	s.line(`abort() { trap '' TERM INT HUP PIPE; unlock; printf '%%s\n' %s 2>/dev/null; exit 143; }`, q(p.tag+"aborted"))
+	s.line("trap abort TERM INT HUP")
+	// Keep ship's stream on fd 3 and give every command /dev/null instead:
+	// the stream closes only when ship is gone (killed, connection cut).
+	s.line("exec 3<&0 0</dev/null 2>&1") // one ordered stream: markers and output interleave correctly
+	watcher := `( cat <&3 >/dev/null 2>&1; kill -TERM 0 2>/dev/null ) >/dev/null 2>&1 &`
+	if !p.upload {
+		s.raw(watcher)
+	}
+	s.line(`fail() { printf '%%s %%s\n' %s "$1"; exit "${2:-1}"; }`, q(p.tag+"fail"))
+
+	// lock
+	s.stage(StageLock)
+	s.line(`mkdir -p .ship releases shared || fail "cannot create folders under $root"`)
+	s.line(`if ! mkdir .ship/lock 2>/dev/null; then`)
+	s.line(`  printf '%%s ' %s; cat .ship/lock/info.json 2>/dev/null | tr -d '\n'; echo; exit %d`, q(p.tag+"locked"), exitLocked)
+	s.line(`fi`)
+	s.line(`printf '%%s\n' %s > .ship/lock/info.json || { rmdir .ship/lock; fail "cannot write the lock info"; }`, q(p.lockJSON))
+
+	// survey: what exists now, for the decisions ship makes later.
+	s.line(`cur=$(readlink current 2>/dev/null) || cur=""`)
+	s.marker("current", `"$cur"`)
+	s.line(`n=0`)
+	s.line(`for d in releases/*; do`)
+	s.line(`  b=${d##*/}; case $b in ''|0*|*[!0-9]*) continue ;; esac; [ -d "$d" ] || continue`)
+	s.line(`  f=0; [ -f "$d/.ship/release.json" ] && f=1; bad=0; [ -f "$d/.ship/bad.json" ] && bad=1`)
+	s.line(`  if [ $f = 0 ]; then rm -rf "$d" && { printf '%%s %%s\n' %s "$b"; continue; }; fi`, q(p.tag+"swept"))
+	s.marker("release", `"$b" "$f" "$bad"`)
+	s.line(`  [ "$b" -gt "$n" ] && n=$b`)
+	s.line(`done`)
+	s.line(`if [ -f .ship/state.json ]; then printf '%%s ' %s; tr -d '\n' < .ship/state.json; echo; fi`, q(p.tag+"state"))
+	s.marker("now", `"$(date +%s)"`)
+	s.line(`n=$((n+1)); rel=releases/$n`)
+	s.line(`mkdir "$rel" || fail "cannot create $rel"`)
+	s.marker("number", `"$n"`)
+
+	// source
+	s.stage(StageSource)
+	if p.upload {
+		// Exactly uploadSize bytes of tar follow on stdin; head stops there so
+		// the watcher keeps the rest of the stream.
+		s.line(`head -c %d <&3 | tar -xf - -C "$rel" || fail "cannot unpack the upload"`, p.uploadSize)
+		s.raw(watcher)
+		s.marker("commit", q(p.commit))
+	} else {
+		g := `git -c protocol.ext.allow=never --git-dir=.ship/repo.git`
+		s.line(`[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"`)
+		s.line(`%s fetch -q --prune --no-tags -- %s '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || fail "git fetch from the repository failed"`, g, q(p.repo))
+		s.line(`commit=$(%s rev-parse -q --verify --end-of-options %s 2>/dev/null)`, g, q(p.ref+"^{commit}"))
+		if looksLikeCommit(p.ref) {
+			// A commit that no branch or tag names: ask for it by id.
+			s.line(`[ -n "$commit" ] || { %s fetch -q -- %s %s && commit=$(%s rev-parse -q --verify --end-of-options %s); }`,
+				g, q(p.repo), q(p.ref), g, q(p.ref+"^{commit}"))
+		}
+		s.line(`[ -n "$commit" ] || fail %s`, q(fmt.Sprintf("ref %s not found in %s", p.ref, p.repo)))
+		s.marker("commit", `"$commit"`)
+		s.line(`%s archive --format=tar "$commit" | tar -xf - -C "$rel" || fail "cannot export $commit"`, g)
+	}
+
+	// shared: every entry of shared/ (or the configured ones) linked into the
+	// release, replacing what the tree has under that name.
+	s.stage(StageShared)
+	// A configured name ending in / is a folder, made when missing; any
+	// other configured name must exist (a missing .env is an error, not an
+	// empty folder).
+	if len(p.shared) == 0 {
+		s.line(`for e in shared/* shared/.[!.]* shared/..?*; do [ -e "$e" ] || [ -L "$e" ] || continue; e=${e#shared/}`)
+	} else {
+		s.line(`for e in %s; do case $e in */) e=${e%%/}; mkdir -p "shared/$e" || fail "cannot create shared/$e" ;; esac`, shell.Join(p.shared...))
+		s.line(`  [ -e "shared/$e" ] || [ -L "shared/$e" ] || fail "shared/$e is missing on the server: create $root/shared/$e (or drop it from the shared list)"`)
+	}
+	s.line(`  rm -rf "$rel/$e"; mkdir -p "$(dirname "$rel/$e")"`)
+	s.line(`  ln -s "$root/shared/$e" "$rel/$e" || fail "cannot link shared/$e"`)
+	s.marker("linked", `"$e"`)
+	s.line(`done`)
+
+	// install and build run in the release folder with Bun's cache on the
+	// same filesystem, so node_modules are hardlinks into it.
+	s.line(`BUN_INSTALL_CACHE_DIR="$root/.ship/bun-cache"; export BUN_INSTALL_CACHE_DIR`)
+	for _, st := range []struct{ name, cmd string }{{StageInstall, p.install}, {StageBuild, p.build}} {
+		s.stage(st.name)
+		if strings.TrimSpace(st.cmd) == "" {
+			continue
+		}
+		s.line(`( cd "$rel" && %s ) </dev/null || fail %s $?`, st.cmd, q(st.name+" command failed: "+st.cmd))
+	}
+
+	// Finished: release.json, written to a temp name and renamed.
+	s.line(`built=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)`)
+	s.line(`mkdir -p "$rel/.ship" && printf '%%s%%s%%s%%s%%s%%s%%s\n' %s "$n" %s "${commit:-}" %s "$built" %s > "$rel/.ship/release.json.tmp" && mv -f "$rel/.ship/release.json.tmp" "$rel/.ship/release.json" || fail "cannot write release.json"`,
+		q(p.infoJSON[0]), q(p.infoJSON[1]), q(p.infoJSON[2]), q(p.infoJSON[3]))
+
+	// switch: a temp link renamed over current (rename(2): never missing).
+	s.stage(StageSwitch)
+	s.line(`tmp=.current.tmp-$$; rm -f "$tmp"`)
+	s.line(`ln -s "$rel" "$tmp" && mv -fT "$tmp" current || { rm -f "$tmp"; fail "cannot switch current to $rel"; }`)
+	s.marker("switched", `"$n"`)
+
+	// reload request for the receiver.
+	s.stage(StageReload)
+	s.line(`printf '%%s%%s%%s\n' %s "$n" '}' > releases/.RELOAD.tmp && mv -f releases/.RELOAD.tmp releases/RELOAD || fail "cannot write releases/RELOAD"`,
+		q(`{"id":`+strconv.Quote(p.id)+`,"release":`))
+	s.marker("done", `"$n"`)
+	return s.b.String()
+}
+
+// finishScript prunes, appends the audit line and frees the lock: the short
+// second trip after the switch (and after waiting for the receiver).
+func finishScript(l release.Layout, id string, remove []int, logLine string) string {
+	s := &script{}
+	s.line("cd %s || exit 1", q(l.Root))
+	for _, n := range remove {
+		s.line("rm -rf %s", q(release.CurrentTarget(n)))
+	}
+	if logLine != "" {
+		s.line("printf '%%s\\n' %s >> .ship/log.jsonl", q(logLine))
+	}
+	if id != "" {
+		s.line(`if grep -qF %s .ship/lock/info.json 2>/dev/null; then rm -f .ship/lock/info.json; rmdir .ship/lock; fi`, q(id))
+	}
+	return s.b.String()
+}
+
+// looksLikeCommit reports whether ref could be an abbreviated or full commit id.
+func looksLikeCommit(ref string) bool {
+	if len(ref) < 7 || len(ref) > 64 {
+		return false
+	}
+	for _, r := range ref {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
