@@ -126,10 +126,14 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 				return nil, err
 			}
 		}
-		err := r.build(ctx, upload)
+		var in io.Reader // a nil *os.File in an interface is not a nil reader
+		if upload != nil {
+			in = upload
+		}
+		err := r.build(ctx, in)
 		var locked *release.LockedError
 		if errors.As(err, &locked) && time.Now().Before(deadline) {
-			if r.waitedOnce == false {
+			if !r.waitedOnce {
 				fmt.Fprintf(opts.Out, "  waiting for the lock (%v), up to %s\n", locked, opts.LockWait)
 				r.waitedOnce = true
 			}

@@ -47,12 +47,14 @@ func (s *script) raw(text string) {
 }
 
 // marker prints a marker line; rest is shell words already quoted.
+// printf repeats its format for each argument, so the words of rest come
+// out space-separated on the marker's line.
 func (s *script) marker(kind string, rest string) {
 	if rest == "" {
 		s.line("printf '%%s\\n' %s", q(s.tag+kind))
 		return
 	}
-	s.line("printf '%%s %%s\\n' %s %s", q(s.tag+kind), rest)
+	s.line("printf '%%s' %s; printf ' %%s' %s; printf '\\n'", q(s.tag+kind), rest)
 }
 
 func (s *script) stage(name string) { s.marker("stage", q(name)) }
@@ -74,7 +76,10 @@ func buildScript(p *plan) string {
 	s.line(`unlock() { grep -qF "$lockid" .ship/lock/info.json 2>/dev/null && rm -f .ship/lock/info.json && rmdir .ship/lock; }`)
 	// abort frees the lock first: the output may be gone with ship.
 	s.line(`abort() { trap '' TERM INT HUP PIPE; unlock; printf '%%s\n' %s 2>/dev/null; exit 143; }`, q(p.tag+"aborted"))
-	s.line("trap abort TERM INT HUP")
+	// PIPE too: the shell's own notice of a killed child ("Terminated")
+	// hits the closed output first when ship is gone. A handler, unlike an
+	// ignore, is not passed on to the commands the script runs.
+	s.line("trap abort TERM INT HUP PIPE")
 	// Keep ship's stream on fd 3 and give every command /dev/null instead:
 	// the stream closes only when ship is gone (killed, connection cut).
 	s.line("exec 3<&0 0</dev/null 2>&1") // one ordered stream: markers and output interleave correctly
@@ -98,10 +103,10 @@ func buildScript(p *plan) string {
 	s.line(`n=0`)
 	s.line(`for d in releases/*; do`)
 	s.line(`  b=${d##*/}; case $b in ''|0*|*[!0-9]*) continue ;; esac; [ -d "$d" ] || continue`)
+	s.line(`  [ "$b" -gt "$n" ] && n=$b # numbers are never reused, even of swept folders`)
 	s.line(`  f=0; [ -f "$d/.ship/release.json" ] && f=1; bad=0; [ -f "$d/.ship/bad.json" ] && bad=1`)
 	s.line(`  if [ $f = 0 ]; then rm -rf "$d" && { printf '%%s %%s\n' %s "$b"; continue; }; fi`, q(p.tag+"swept"))
 	s.marker("release", `"$b" "$f" "$bad"`)
-	s.line(`  [ "$b" -gt "$n" ] && n=$b`)
 	s.line(`done`)
 	s.line(`if [ -f .ship/state.json ]; then printf '%%s ' %s; tr -d '\n' < .ship/state.json; echo; fi`, q(p.tag+"state"))
 	s.marker("now", `"$(date +%s)"`)

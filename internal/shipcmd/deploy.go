@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"os/user"
 	"strings"
@@ -111,6 +110,7 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 			return err
 		}
 		opts, err := a.deployOptions(s, f, progress)
+		opts.Command = commandLine(cmd, args)
 		if err != nil {
 			return &usageError{cmd: "deploy", err: err}
 		}
@@ -123,7 +123,7 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 			h.Close()
 			if err != nil {
 				a.explainDeployFailure(progress, target, hs, err)
-				return errReported
+				return reportedError{err}
 			}
 			results = append(results, res)
 		}
@@ -156,7 +156,6 @@ func (a *app) deployOptions(s Settings, f *deployFlags, progress interface{ Writ
 		Wait:     wait,
 		LockWait: lockWait,
 		By:       a.who(),
-		Command:  "ship " + strings.Join(os.Args[1:], " "),
 		Out:      progress,
 		Verbose:  a.global.verbose,
 	}
@@ -236,4 +235,9 @@ func (a *app) explainDeployFailure(w interface{ Write([]byte) (int, error) }, ta
 		fmt.Fprintf(w, "  %s; nothing was reloaded. The lock is released.\n", cur)
 		fmt.Fprintf(w, "  Full output: ship deploy -v, or .ship/log.jsonl on the server.\n")
 	}
+}
+
+// commandLine is the command as a person would retype it, for the lock info.
+func commandLine(cmd *cobra.Command, args []string) string {
+	return cmd.CommandPath() + " " + strings.Join(args, " ")
 }

@@ -2,9 +2,7 @@ package shipcmd
 
 import (
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +49,7 @@ marked bad can be chosen. The deploy lock is taken for the switch.`,
 				fmt.Fprintf(a.stdout, "ship → %s:%s   rollback\n", h, strOr(s.Path, deploy.DefaultRoot))
 				res, err := deploy.Rollback(cmd.Context(), h, deploy.RollbackOptions{
 					Root: strOr(s.Path, deploy.DefaultRoot), To: to, Wait: d, By: a.who(),
-					Command: "ship " + strings.Join(os.Args[1:], " "), Out: a.stdout,
+					Command: commandLine(cmd, args), Out: a.stdout,
 				})
 				if err != nil {
 					return err

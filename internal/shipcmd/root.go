@@ -72,19 +72,27 @@ func (a *app) run(ctx context.Context, args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "ship: %v\nRun 'ship %s --help' for usage.\n", err, ue.cmd)
 		return exitUsage
+	case errors.Is(err, release.ErrLocked):
+		if !errors.Is(err, errReported) {
+			fmt.Fprintf(a.stderr, "✗ %v\n", err)
+		}
+		return exitLocked
 	case errors.Is(err, errReported):
 		return exitFailed
-	case errors.Is(err, release.ErrLocked):
-		fmt.Fprintf(a.stderr, "✗ %v\n", err)
-		return exitLocked
 	default:
 		fmt.Fprintf(a.stderr, "✗ %v\n", err)
 		return exitFailed
 	}
 }
 
-// errReported is an error already explained to the person.
+// errReported marks an error already explained to the person; it still
+// unwraps to the cause, which picks the exit code.
 var errReported = errors.New("reported")
+
+type reportedError struct{ err error }
+
+func (e reportedError) Error() string   { return e.err.Error() }
+func (e reportedError) Unwrap() []error { return []error{errReported, e.err} }
 
 type usageError struct {
 	cmd string
