@@ -37,6 +37,7 @@ type run struct {
 	waitedOnce  bool
 	hostClock   time.Time
 	reloadStart time.Time
+	reusedDeps  bool
 }
 
 func newRun(h host.Host, opts Options, p *plan) *run {
@@ -51,7 +52,7 @@ func (r *run) reset() {
 	r.stage, r.failMsg, r.lockedBy = "", "", ""
 	r.aborted, r.done, r.switched = false, false, false
 	r.survey = release.Snapshot{}
-	r.swept, r.linked, r.state = nil, nil, nil
+	r.swept, r.linked, r.state, r.reusedDeps = nil, nil, nil, false
 	r.out = lastLines{max: 40}
 }
 
@@ -149,6 +150,8 @@ func (r *run) handleLine(line string) {
 		r.res.Release = atoi(arg)
 	case "commit":
 		r.res.Commit = arg
+	case "reused":
+		r.reusedDeps = true
 	case "linked":
 		r.linked = append(r.linked, arg)
 	case "switched":
@@ -192,6 +195,9 @@ func (r *run) noteFor(stage string) string {
 		}
 		return strings.Join(r.linked, " ")
 	case StageInstall:
+		if r.reusedDeps {
+			return r.opts.Install + " (node_modules shared: dependencies unchanged)"
+		}
 		return r.opts.Install
 	case StageBuild:
 		return r.opts.Build

@@ -155,14 +155,15 @@ func buildScript(p *plan) string {
 	s.line(`done`)
 
 	// install and build run in the release folder with Bun's cache on the
-	// same filesystem, so node_modules are hardlinks into it.
+	// same filesystem, so a fresh node_modules is hardlinks into it.
 	s.line(`BUN_INSTALL_CACHE_DIR="$root/.ship/bun-cache"; export BUN_INSTALL_CACHE_DIR`)
-	for _, st := range []struct{ name, cmd string }{{StageInstall, p.install}, {StageBuild, p.build}} {
-		s.stage(st.name)
-		if strings.TrimSpace(st.cmd) == "" {
-			continue
-		}
-		s.line(`( cd "$rel" && %s ) </dev/null || fail %s $?`, st.cmd, q(st.name+" command failed: "+st.cmd))
+	s.stage(StageInstall)
+	if strings.TrimSpace(p.install) != "" {
+		s.deps(p.install)
+	}
+	s.stage(StageBuild)
+	if strings.TrimSpace(p.build) != "" {
+		s.line(`( cd "$rel" && %s ) </dev/null || fail %s $?`, p.build, q("build command failed: "+p.build))
 	}
 
 	// Finished: release.json, written to a temp name and renamed.
@@ -192,6 +193,11 @@ func finishScript(l release.Layout, id string, remove []int, logLine string) str
 	for _, n := range remove {
 		s.line("rm -rf %s", q(release.CurrentTarget(n)))
 	}
+	// Shared node_modules that no release links to any more.
+	s.line(`for d in .ship/deps/*; do [ -d "$d" ] || continue; used=0`)
+	s.line(`  for l in releases/*/node_modules; do [ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && { used=1; break; }; done`)
+	s.line(`  [ $used = 1 ] || rm -rf "$d"`)
+	s.line(`done`)
 	if logLine != "" {
 		s.line("printf '%%s\\n' %s >> .ship/log.jsonl", q(logLine))
 	}
@@ -212,4 +218,28 @@ func looksLikeCommit(ref string) bool {
 		}
 	}
 	return true
+}
+
+// deps runs the install command so that releases with the same dependency
+// files share one node_modules: it lives in .ship/deps/KEY, KEY a hash of
+// package.json, the lockfile, bunfig.toml, .npmrc and the install command,
+// and each release links to it. When KEY is known the link is made first
+// and the install command finds nothing to do; otherwise the command
+// installs into the release and the result moves to .ship/deps. Four kept
+// releases then cost about one node_modules, and an unchanged lockfile
+// costs no install. Without sha256sum there is no sharing.
+func (s *script) deps(install string) {
+	s.line(`key=""`)
+	s.line(`if [ -f "$rel/package.json" ] && command -v sha256sum >/dev/null 2>&1; then`)
+	s.line(`  key=$( (cd "$rel" && cat package.json bun.lock bun.lockb bunfig.toml .npmrc 2>/dev/null; printf '%%s' %s) | sha256sum | cut -c1-20)`, q(install))
+	s.line(`fi`)
+	s.line(`deps=.ship/deps/$key`)
+	s.line(`if [ -n "$key" ] && [ -f "$deps/.complete" ] && [ ! -e "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then`)
+	s.line(`  ln -s "../../$deps/node_modules" "$rel/node_modules" || fail "cannot link $deps/node_modules"`)
+	s.marker("reused", `"$key"`)
+	s.line(`fi`)
+	s.line(`( cd "$rel" && %s ) </dev/null || fail %s $?`, install, q("install command failed: "+install))
+	s.line(`if [ -n "$key" ] && [ ! -f "$deps/.complete" ] && [ -d "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then`)
+	s.line(`  rm -rf "$deps" && mkdir -p "$deps" && mv "$rel/node_modules" "$deps/node_modules" && ln -s "../../$deps/node_modules" "$rel/node_modules" && : > "$deps/.complete" || fail "cannot move node_modules to $deps"`)
+	s.line(`fi`)
 }
