@@ -102,6 +102,9 @@ func (o *Options) validate() error {
 			return bad("--ref %q is not a branch, tag or commit name", o.Ref)
 		}
 	}
+	if o.Commit != "" && !looksLikeCommit(o.Commit) {
+		return bad("commit %q is not a commit id", o.Commit)
+	}
 	for _, e := range o.Shared {
 		clean := strings.TrimSuffix(e, "/")
 		if clean == "" || strings.HasPrefix(clean, "/") || strings.Contains("/"+clean+"/", "/../") || strings.ContainsAny(e, "\n\x00") {

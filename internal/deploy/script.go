@@ -121,7 +121,8 @@ func buildScript(p *plan) string {
 		// the watcher keeps the rest of the stream.
 		s.line(`head -c %d <&3 | tar -xf - -C "$rel" || fail "cannot unpack the upload"`, p.uploadSize)
 		s.raw(watcher)
-		s.marker("commit", q(p.commit))
+		s.line("commit=%s", q(p.commit))
+		s.marker("commit", `"$commit"`)
 	} else {
 		g := `git -c protocol.ext.allow=never --git-dir=.ship/repo.git`
 		s.line(`[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"`)

@@ -1,0 +1,167 @@
+package shipcmd
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/testenv"
+)
+
+func TestUploadDeploysTheLocalTree(t *testing.T) {
+	w := newWorld(t)
+	commit := testenv.CommitVersion(t, w.repo, "uploaded")
+	// Something that must not travel: dependencies and history stay here.
+	os.MkdirAll(filepath.Join(w.repo, "node_modules", "junk"), 0o755)
+	code, out := w.ship("deploy", "TARGET", "--path", w.root, "--upload", w.repo)
+	if code != 0 {
+		t.Fatalf("upload deploy: %d\n%s", code, out)
+	}
+	rel := filepath.Join(w.root, "releases", "1")
+	if _, err := os.Stat(filepath.Join(rel, "dist", "index.js")); err != nil {
+		t.Errorf("uploaded release not built: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(rel, ".git")); err == nil {
+		t.Error(".git was uploaded")
+	}
+	if _, err := os.Stat(filepath.Join(rel, "node_modules", "junk")); err == nil {
+		t.Error("local node_modules was uploaded")
+	}
+	var info release.Info
+	data, _ := os.ReadFile(filepath.Join(rel, ".ship", "release.json"))
+	json.Unmarshal(data, &info)
+	if info.Commit != commit || info.Source != "upload" || info.Ref != "main" {
+		t.Errorf("release.json = %+v, want commit %s from upload on main", info, commit)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, ".ship", "repo.git")); err == nil {
+		t.Error("an upload made a mirror: the server should need no repository")
+	}
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	w := newWorld(t)
+	cfg := filepath.Join(t.TempDir(), "ship.yml")
+	yml := "repo: " + w.repo + "\npath: /nonexistent/from-top-level\nkeep: 1\ntargets:\n  prod:\n    hosts: [" + w.sshd.Target() + "]\n    path: " + w.root + "\n    build: echo built-by-yml > yml.txt && bun run build\n"
+	os.WriteFile(cfg, []byte(yml), 0o644)
+
+	// ship.yml: the target's path wins over the top level; its build is used.
+	code, out := w.ship("deploy", "prod", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("deploy prod: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "releases", "1", "yml.txt")); err != nil {
+		t.Errorf("build from ship.yml not used: %v", err)
+	}
+	// SHIP_BUILD beats ship.yml; a flag beats SHIP_BUILD.
+	w.env["SHIP_BUILD"] = "echo env > env.txt && bun run build"
+	if code, out := w.ship("deploy", "prod", "--config", cfg); code != 0 {
+		t.Fatalf("deploy with env: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "releases", "2", "env.txt")); err != nil {
+		t.Errorf("SHIP_BUILD not used over ship.yml: %v", err)
+	}
+	if code, out := w.ship("deploy", "prod", "--config", cfg, "--build", "echo flag > flag.txt && bun run build"); code != 0 {
+		t.Fatalf("deploy with flag: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "releases", "3", "flag.txt")); err != nil {
+		t.Errorf("--build not used over SHIP_BUILD: %v", err)
+	}
+	// keep: 1 from the top level applies to the target; the previous
+	// release stays as the rollback target.
+	if got := strings.Join(w.releaseDirs(), " "); got != "2 3" {
+		t.Errorf("releases = %q, want 2 3 (keep: 1, plus the rollback target)", got)
+	}
+	// A named config that does not exist, or holds an unknown field, is an error.
+	if code, _ := w.ship("deploy", "prod", "--config", filepath.Join(t.TempDir(), "missing.yml")); code == 0 {
+		t.Error("a missing --config was accepted")
+	}
+	os.WriteFile(cfg, []byte("reop: typo\n"), 0o644)
+	if code, out := w.ship("deploy", "prod", "--config", cfg); code == 0 || !strings.Contains(out, "reop") {
+		t.Errorf("a typo in ship.yml was accepted (%d):\n%s", code, out)
+	}
+}
+
+func TestUnlockAndLockWait(t *testing.T) {
+	w := newWorld(t)
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	// A lock left by a deploy that died.
+	l := release.Layout{Root: w.root}
+	if err := release.Lock(release.LocalFS{}, l, release.LockInfo{ID: "dead", Who: "bob", From: "laptop", PID: 4242, Command: "ship deploy prod", Since: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	code, out := w.deploy()
+	if code != exitLocked || !strings.Contains(out, "bob") || !strings.Contains(out, "ship unlock") {
+		t.Errorf("deploy against a held lock: %d\n%s", code, out)
+	}
+	code, out = w.ship("unlock", "TARGET", "--path", w.root)
+	if code != 0 || !strings.Contains(out, "held by bob on laptop (pid 4242)") {
+		t.Errorf("unlock: %d\n%s", code, out)
+	}
+	if !w.lockFree() {
+		t.Fatal("unlock left the lock")
+	}
+	// --lock-wait: a lock released while we wait lets the deploy through.
+	release.Lock(release.LocalFS{}, l, release.LockInfo{ID: "brief", Who: "carol"})
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		release.Unlock(release.LocalFS{}, l, "brief")
+	}()
+	code, out = w.deploy("--lock-wait", "20s")
+	if code != 0 || !strings.Contains(out, "waiting for the lock") {
+		t.Errorf("deploy with --lock-wait: %d\n%s", code, out)
+	}
+}
+
+func TestStatusAndReleasesOutput(t *testing.T) {
+	w := newWorld(t)
+	code, out := w.ship("releases", "TARGET", "--path", w.root)
+	if code != 0 || !strings.Contains(out, "no releases") {
+		t.Errorf("releases before any deploy: %d\n%s", code, out)
+	}
+	w.deploy()
+	code, out = w.ship("releases", "TARGET", "--path", w.root)
+	if code != 0 || !strings.Contains(out, "REL") || !strings.Contains(out, "current") {
+		t.Errorf("releases: %d\n%s", code, out)
+	}
+	code, out = w.ship("status", "TARGET", "--path", w.root)
+	for _, want := range []string{"current   release 1", "receiver  not running", "lock      free"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q (%d):\n%s", want, code, out)
+		}
+	}
+	code, out = w.ship("status", "TARGET", "--path", w.root, "--json")
+	var v statusView
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Current != 1 || v.Alive {
+		t.Errorf("status --json (%d): %v %+v\n%s", code, err, v, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	w := &world{t: t, env: map[string]string{}}
+	a := func(args ...string) (int, string) {
+		var out strings.Builder
+		ap := &app{stdout: &out, stderr: &out, getenv: func(k string) string { return w.env[k] }}
+		return ap.run(t.Context(), args), out.String()
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy"}, "missing TARGET"},
+		{[]string{"deploy", "local", "--bogus"}, "unknown flag"},
+		{[]string{"deploy", "local", "--config", "/dev/null"}, "nothing to deploy"},
+		{[]string{"rollback", "local", "x"}, "not a release number"},
+		{[]string{"deploy", "local", "--repo", "r", "--wait", "soon", "--config", "/dev/null"}, "not a duration"},
+	} {
+		code, out := a(tc.args...)
+		if code != exitUsage || !strings.Contains(out, tc.want) {
+			t.Errorf("ship %v = %d\n%s\nwant exit %d and %q", tc.args, code, out, exitUsage, tc.want)
+		}
+	}
+}
