@@ -38,6 +38,10 @@ type Options struct {
 	Wait     time.Duration // for the receiver's answer; 0: do not wait
 	LockWait time.Duration // how long to retry a held lock; 0: fail at once
 
+	// Env is extra environment for the host's commands, "NAME=value" (for
+	// example GIT_SSH_COMMAND for a deploy key). Values are quoted.
+	Env []string
+
 	By      string // who deploys, for release.json, the lock and the log
 	Command string // the command line, for the lock info
 
@@ -102,6 +106,12 @@ func (o *Options) validate() error {
 			return bad("--ref %q is not a branch, tag or commit name", o.Ref)
 		}
 	}
+	for _, e := range o.Env {
+		name, _, ok := strings.Cut(e, "=")
+		if !ok || !validEnvName(name) {
+			return bad("environment entry %q is not NAME=value", e)
+		}
+	}
 	if o.Commit != "" && !looksLikeCommit(o.Commit) {
 		return bad("commit %q is not a commit id", o.Commit)
 	}
@@ -115,4 +125,16 @@ func (o *Options) validate() error {
 		return bad("--keep %d: keep at least 1 release", o.Keep)
 	}
 	return nil
+}
+
+func validEnvName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -74,6 +74,7 @@ type plan struct {
 	install    string
 	build      string
 	infoJSON   [4]string
+	env        []string
 }
 
 // Deploy makes a new release on h and switches to it.
@@ -95,6 +96,7 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 		shared:  opts.Shared,
 		install: opts.Install,
 		build:   opts.Build,
+		env:     opts.Env,
 	}
 	p.lockJSON = release.MarshalLine(release.LockInfo{
 		ID: id, Who: opts.By, From: hostname(), PID: os.Getpid(), Command: opts.Command, Since: time.Now().UTC(),

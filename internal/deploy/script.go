@@ -71,6 +71,10 @@ func buildScript(p *plan) string {
 	s.line("root=%s", q(l.Root))
 	s.line("lockid=%s", q(p.id))
 	s.line(`cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || exit 1`)
+	for _, e := range p.env {
+		name, value, _ := strings.Cut(e, "=")
+		s.line("%s=%s; export %s", name, q(value), name)
+	}
 
 	// Release the lock if ours, and stop: used when ship goes away.
 	s.line(`unlock() { grep -qF "$lockid" .ship/lock/info.json 2>/dev/null && rm -f .ship/lock/info.json && rmdir .ship/lock; }`)
