@@ -38,6 +38,7 @@ type run struct {
 	hostClock   time.Time
 	reloadStart time.Time
 	reusedDeps  bool
+	stageOut    []string // the current stage's output, for the reporter
 }
 
 func newRun(h host.Host, opts Options, p *plan) *run {
@@ -54,6 +55,7 @@ func (r *run) reset() {
 	r.survey = release.Snapshot{}
 	r.swept, r.linked, r.state, r.reusedDeps = nil, nil, nil, false
 	r.out = lastLines{max: 40}
+	r.stageOut = nil
 }
 
 func (r *run) describeSource() string {
@@ -109,9 +111,8 @@ func (r *run) handleLine(line string) {
 	rest, ok := strings.CutPrefix(line, r.p.tag)
 	if !ok {
 		r.out.add(line)
-		if r.opts.Verbose {
-			fmt.Fprintf(r.opts.Out, "      │ %s\n", line)
-		}
+		r.stageOut = append(r.stageOut, line)
+		r.opts.Report.Output(line)
 		return
 	}
 	kind, arg, _ := strings.Cut(rest, " ")
@@ -175,9 +176,11 @@ func (r *run) endStage() {
 	}
 	d := time.Since(r.stageStart)
 	note := r.noteFor(r.stage)
-	r.res.Stages = append(r.res.Stages, StageResult{Name: r.stage, Duration: d, Note: note})
-	printStage(r.opts.Out, r.stage, d, note)
+	st := StageResult{Name: r.stage, Duration: d, Note: note}
+	r.res.Stages = append(r.res.Stages, st)
+	r.opts.Report.StageDone(st, r.stageOut)
 	r.out = lastLines{max: 40}
+	r.stageOut = nil
 	r.stage = ""
 }
 
@@ -214,10 +217,6 @@ func stageIndex(name string) int {
 		}
 	}
 	return 0
-}
-
-func printStage(w io.Writer, name string, d time.Duration, note string) {
-	fmt.Fprintf(w, "  [%d/%d] %-8s %5.1fs   %s\n", stageIndex(name), len(stages), name, d.Seconds(), note)
 }
 
 func joinInts(ns []int) string {

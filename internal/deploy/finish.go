@@ -33,10 +33,7 @@ func (r *run) failed(ctx context.Context, err error) error {
 	switched := r.switched
 	r.mu.Unlock()
 
-	fmt.Fprintf(r.opts.Out, "  [%d/%d] %-8s failed after %.1fs\n", stageIndex(step), len(stages), step, d.Seconds())
-	for _, l := range tail(out, 12) {
-		fmt.Fprintf(r.opts.Out, "      │ %s\n", l)
-	}
+	r.opts.Report.StageFailed(step, d, "", out)
 	current := r.survey.Current
 	if switched {
 		// The failure came after the switch (writing RELOAD): put the old
@@ -81,10 +78,7 @@ func (r *run) awaitReload(ctx context.Context) error {
 		reason, logTail = res.Error, res.LogTail
 		r.res.Reload = res
 	}
-	fmt.Fprintf(r.opts.Out, "  [%d/%d] %-8s failed: %s\n", stageIndex(StageReload), len(stages), StageReload, reason)
-	for _, l := range tail(logTail, 12) {
-		fmt.Fprintf(r.opts.Out, "      │ %s\n", l)
-	}
+	r.opts.Report.StageFailed(StageReload, time.Since(start), reason, logTail)
 	back := r.rollBack(ctx, reason)
 	return &StepError{Step: StageReload, Target: r.h.String(), Release: r.res.Release, Current: back, Output: tail(logTail, 12),
 		Err: fmt.Errorf("%w: %s", ErrUnhealthy, reason)}
@@ -97,7 +91,7 @@ func (r *run) awaitReload(ctx context.Context) error {
 func (r *run) rollBack(ctx context.Context, reason string) int {
 	l, n, prev := r.p.layout, r.res.Release, r.survey.Current
 	if err := release.MarkBad(r.h, l, n, release.Bad{Reason: reason, At: time.Now().UTC()}); err != nil {
-		fmt.Fprintf(r.opts.Out, "  warning: could not mark release %d bad: %v\n", n, err)
+		r.opts.Report.Note(fmt.Sprintf("warning: could not mark release %d bad: %v", n, err))
 	}
 	if prev == 0 {
 		r.cleanup(ctx, release.LogEntry{Result: "failed", Step: StageReload, Error: reason}, nil)
@@ -105,13 +99,13 @@ func (r *run) rollBack(ctx context.Context, reason string) int {
 	}
 	current := n
 	if err := release.SwapCurrent(r.h, l, prev); err != nil {
-		fmt.Fprintf(r.opts.Out, "  error: could not switch current back to release %d: %v\n", prev, err)
+		r.opts.Report.Note(fmt.Sprintf("error: could not switch current back to release %d: %v", prev, err))
 	} else {
 		current = prev
 		id := newID()
 		if err := release.WriteReload(r.h, l, release.ReloadRequest{ID: id, Release: prev}); err == nil {
 			if res, err := r.waitFor(ctx, id, r.opts.Wait); err != nil || !res.OK {
-				fmt.Fprintf(r.opts.Out, "  warning: the receiver did not confirm release %d after the roll back\n", prev)
+				r.opts.Report.Note(fmt.Sprintf("warning: the receiver did not confirm release %d after the roll back", prev))
 			}
 		}
 	}
@@ -185,8 +179,9 @@ func (r *run) stageStartOfRun() time.Time {
 }
 
 func (r *run) addStage(name string, d time.Duration, note string) {
-	r.res.Stages = append(r.res.Stages, StageResult{Name: name, Duration: d, Note: note})
-	printStage(r.opts.Out, name, d, note)
+	st := StageResult{Name: name, Duration: d, Note: note}
+	r.res.Stages = append(r.res.Stages, st)
+	r.opts.Report.StageDone(st, nil)
 }
 
 // hostNow is the host's clock as the script saw it, so a heartbeat is

@@ -45,8 +45,9 @@ type Options struct {
 	By      string // who deploys, for release.json, the lock and the log
 	Command string // the command line, for the lock info
 
-	Out     io.Writer // progress for a person
+	Out     io.Writer // progress for a person (when Report is nil)
 	Verbose bool      // stream the host's output as it comes
+	Report  Reporter  // default: a TextReporter on Out
 }
 
 // ErrBadInput is a value that would be unsafe or meaningless to use.
@@ -76,6 +77,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.Report == nil {
+		o.Report = &TextReporter{W: o.Out, Verbose: o.Verbose}
 	}
 }
 

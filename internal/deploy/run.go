@@ -119,7 +119,7 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 	}
 
 	r := newRun(h, opts, p)
-	fmt.Fprintf(opts.Out, "ship → %s:%s   %s\n", h, opts.Root, r.describeSource())
+	opts.Report.Begin(fmt.Sprintf("%s:%s", h, opts.Root), r.describeSource())
 
 	deadline := time.Now().Add(opts.LockWait)
 	for {
@@ -136,7 +136,7 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 		var locked *release.LockedError
 		if errors.As(err, &locked) && time.Now().Before(deadline) {
 			if !r.waitedOnce {
-				fmt.Fprintf(opts.Out, "  waiting for the lock (%v), up to %s\n", locked, opts.LockWait)
+				opts.Report.Note(fmt.Sprintf("waiting for the lock (%v), up to %s", locked, opts.LockWait))
 				r.waitedOnce = true
 			}
 			select {
@@ -161,7 +161,7 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 		return nil, err
 	}
 	r.res.Duration = time.Since(start)
-	fmt.Fprintf(opts.Out, "✓ %s is on release %d (%s) · %.1fs\n", h, r.res.Release, short(r.res.Commit), r.res.Duration.Seconds())
+	opts.Report.Done(&r.res)
 	return &r.res, nil
 }
 
