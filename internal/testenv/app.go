@@ -64,20 +64,7 @@ func GitRun(t testing.TB, dir string, args ...string) string {
 }
 
 // RequireGit skips (or fails, in strict mode) when git is missing.
-func RequireGit(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		appSkipOrFail(t, "git is not installed: run scripts/setup")
-	}
-}
-
-func appSkipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("SHIP_TEST_STRICT") == "1" {
-		t.Fatalf("strict mode (SHIP_TEST_STRICT=1): "+format, args...)
-	}
-	t.Skipf(format, args...)
-}
+func RequireGit(t testing.TB) { t.Helper(); Git(t) }
 
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
