@@ -95,7 +95,7 @@ func buildScript(p *plan) string {
 
 	// lock
 	s.stage(StageLock)
-	s.line(`mkdir -p .ship releases shared || fail "cannot create folders under $root"`)
+	s.line(`[ -d .ship ] && [ -d releases ] && [ -d shared ] || mkdir -p .ship releases shared || fail "cannot create folders under $root"`)
 	s.line(`if ! mkdir .ship/lock 2>/dev/null; then`)
 	s.line(`  printf '%%s ' %s; cat .ship/lock/info.json 2>/dev/null | tr -d '\n'; echo; exit %d`, q(p.tag+"locked"), exitLocked)
 	s.line(`fi`)
@@ -112,8 +112,10 @@ func buildScript(p *plan) string {
 	s.line(`  if [ $f = 0 ]; then rm -rf "$d" && { printf '%%s %%s\n' %s "$b"; continue; }; fi`, q(p.tag+"swept"))
 	s.marker("release", `"$b" "$f" "$bad"`)
 	s.line(`done`)
-	s.line(`if [ -f .ship/state.json ]; then printf '%%s ' %s; tr -d '\n' < .ship/state.json; echo; fi`, q(p.tag+"state"))
+	// The receiver's state, and the host's clock to judge its heartbeat by.
+	s.line(`if [ -f .ship/state.json ]; then printf '%%s ' %s; tr -d '\n' < .ship/state.json; echo`, q(p.tag+"state"))
 	s.marker("now", `"$(date +%s)"`)
+	s.line(`fi`)
 	s.line(`n=$((n+1)); rel=releases/$n`)
 	s.line(`mkdir "$rel" || fail "cannot create $rel"`)
 	s.marker("number", `"$n"`)
@@ -178,7 +180,7 @@ func buildScript(p *plan) string {
 
 	// switch: a temp link renamed over current (rename(2): never missing).
 	s.stage(StageSwitch)
-	s.line(`tmp=.current.tmp-$$; rm -f "$tmp"`)
+	s.line(`tmp=.current.tmp-$$`)
 	s.line(`ln -s "$rel" "$tmp" && mv -fT "$tmp" current || { rm -f "$tmp"; fail "cannot switch current to $rel"; }`)
 	s.marker("switched", `"$n"`)
 
@@ -198,11 +200,13 @@ func finishScript(l release.Layout, id string, remove []int, logLine string) str
 	for _, n := range remove {
 		s.line("rm -rf %s", q(release.CurrentTarget(n)))
 	}
-	// Shared node_modules that no release links to any more.
-	s.line(`for d in .ship/deps/*; do [ -d "$d" ] || continue; used=0`)
-	s.line(`  for l in releases/*/node_modules; do [ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && { used=1; break; }; done`)
-	s.line(`  [ $used = 1 ] || rm -rf "$d"`)
-	s.line(`done`)
+	if len(remove) > 0 {
+		// Shared node_modules that no release links to any more.
+		s.line(`for d in .ship/deps/*; do [ -d "$d" ] || continue; used=0`)
+		s.line(`  for l in releases/*/node_modules; do [ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && { used=1; break; }; done`)
+		s.line(`  [ $used = 1 ] || rm -rf "$d"`)
+		s.line(`done`)
+	}
 	if logLine != "" {
 		s.line("printf '%%s\\n' %s >> .ship/log.jsonl", q(logLine))
 	}
@@ -243,8 +247,28 @@ func (s *script) deps(install string) {
 	s.line(`  ln -s "../../$deps/node_modules" "$rel/node_modules" || fail "cannot link $deps/node_modules"`)
 	s.marker("reused", `"$key"`)
 	s.line(`fi`)
-	s.line(`( cd "$rel" && %s ) </dev/null || fail %s $?`, install, q("install command failed: "+install))
+	if plainBunInstall(install) {
+		// Same dependency files, same command: nothing for it to do.
+		s.line(`[ -L "$rel/node_modules" ] || ( cd "$rel" && %s ) </dev/null || fail %s $?`, install, q("install command failed: "+install))
+	} else {
+		s.line(`( cd "$rel" && %s ) </dev/null || fail %s $?`, install, q("install command failed: "+install))
+	}
 	s.line(`if [ -n "$key" ] && [ ! -f "$deps/.complete" ] && [ -d "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then`)
 	s.line(`  rm -rf "$deps" && mkdir -p "$deps" && mv "$rel/node_modules" "$deps/node_modules" && ln -s "../../$deps/node_modules" "$rel/node_modules" && : > "$deps/.complete" || fail "cannot move node_modules to $deps"`)
 	s.line(`fi`)
+}
+
+// plainBunInstall reports whether cmd is only Bun's installer with flags, so
+// that a node_modules already made from the same files needs no second run.
+func plainBunInstall(cmd string) bool {
+	f := strings.Fields(cmd)
+	if len(f) < 2 || f[0] != "bun" || (f[1] != "install" && f[1] != "i" && f[1] != "ci") {
+		return false
+	}
+	for _, a := range f[2:] {
+		if !strings.HasPrefix(a, "--") || strings.ContainsAny(a, ";&|<>$`'\"\\") {
+			return false
+		}
+	}
+	return true
 }
