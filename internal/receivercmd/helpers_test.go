@@ -1,0 +1,315 @@
+package receivercmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/supervise"
+)
+
+var lfs = release.LocalFS{}
+
+// bins builds the programs the tests run as separate processes, once per
+// test binary: the test app, the load generator, and the receiver itself.
+var bins struct {
+	once                      sync.Once
+	dir                       string
+	slowapp, loadgen, receive string
+	err                       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
+}
+
+func build(t *testing.T) {
+	t.Helper()
+	bins.once.Do(func() {
+		bins.dir, bins.err = os.MkdirTemp("", "receivercmd-bins-")
+		if bins.err != nil {
+			return
+		}
+		root, _ := filepath.Abs(filepath.Join("..", ".."))
+		for _, b := range []struct {
+			out *string
+			pkg string
+		}{{&bins.slowapp, "./examples/slowapp"}, {&bins.loadgen, "./bench/downtime/loadgen"}, {&bins.receive, "./cmd/receiver"}} {
+			*b.out = filepath.Join(bins.dir, filepath.Base(b.pkg))
+			cmd := exec.Command("go", "build", "-o", *b.out, b.pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				bins.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+}
+
+// appRoot makes an APP_ROOT with one finished release per conf (releases
+// 1, 2, …; conf is slowapp.conf's text) and current on release 1.
+func appRoot(t *testing.T, confs ...string) release.Layout {
+	t.Helper()
+	l := release.Layout{Root: t.TempDir()}
+	for i, conf := range confs {
+		n := i + 1
+		if err := os.MkdirAll(filepath.Join(l.Dir(n), ".ship"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(l.Dir(n), "slowapp.conf"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := release.WriteJSON(lfs, l.InfoFile(n), release.Info{Number: n, BuiltAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swap(t, l, 1)
+	return l
+}
+
+func swap(t *testing.T, l release.Layout, n int) {
+	t.Helper()
+	if err := release.SwapCurrent(lfs, l, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deploy does what ship does: swap current, then write RELOAD.
+func deploy(t *testing.T, l release.Layout, n int, id string) {
+	t.Helper()
+	swap(t, l, n)
+	if err := release.WriteReload(lfs, l, release.ReloadRequest{ID: id, Release: n}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testOptions are a receiver's options for a test: the slowapp as the app,
+// a loopback port, short timeouts and a quick poll.
+func testOptions(t *testing.T, l release.Layout) *options {
+	t.Helper()
+	build(t)
+	appOut := &testWriter{t: t, prefix: "app: "}
+	logOut := &testWriter{t: t, prefix: "receiver: "}
+	t.Cleanup(func() { appOut.close(); logOut.close() }) // runs after the receiver stopped
+	return &options{
+		Root:         l.Root,
+		Listen:       "127.0.0.1:0",
+		Start:        "exec " + bins.slowapp,
+		Mode:         modeProxy,
+		StartTimeout: 10 * time.Second,
+		DrainTimeout: 10 * time.Second,
+		StopTimeout:  5 * time.Second,
+		LogFormat:    "text",
+		Stdout:       appOut,
+		LogTo:        logOut,
+		PollEvery:    500 * time.Millisecond,
+		Heartbeat:    200 * time.Millisecond,
+		Backoff:      supervise.Backoff{Min: 50 * time.Millisecond, Max: 400 * time.Millisecond, StableAfter: 5 * time.Second},
+	}
+}
+
+// running is a receiver started in this test process.
+type running struct {
+	l    release.Layout
+	addr string // public address (proxy mode)
+	stop func() // ends it and checks it returned nil
+}
+
+func startReceiver(t *testing.T, opts *options) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runReceiver(ctx, opts) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("receiver returned %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("receiver did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	l := release.Layout{Root: opts.Root}
+	st := waitState(t, l, 10*time.Second, "the receiver to start", func(s *release.State) bool { return s.PID != 0 })
+	return &running{l: l, addr: st.Listen, stop: stop}
+}
+
+// waitState polls state.json until cond holds and returns that state.
+func waitState(t *testing.T, l release.Layout, d time.Duration, what string, cond func(*release.State) bool) *release.State {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last *release.State
+	for {
+		st, err := release.ReadState(lfs, l)
+		if err == nil && st != nil {
+			last = st
+			if cond(st) {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(last, "", "  ")
+			t.Fatalf("timed out after %s waiting for %s; state: %s", d, what, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func servingRelease(n int) func(*release.State) bool {
+	return func(s *release.State) bool { return s.Serving != nil && s.Serving.Release == n }
+}
+
+func reloadDone(id string) func(*release.State) bool {
+	return func(s *release.State) bool { return s.LastReload != nil && s.LastReload.ID == id }
+}
+
+// get returns the body of GET url, trimmed.
+func get(t *testing.T, url string) (string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %q", url, resp.Status, body)
+	}
+	return strings.TrimSpace(string(body)), resp.Header
+}
+
+// load is a loadgen process sending requests until finish.
+type load struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   bytes.Buffer
+}
+
+// loadResult mirrors loadgen's JSON.
+type loadResult struct {
+	Total     int64            `json:"total"`
+	Failed    int64            `json:"failed"`
+	MaxGapMS  float64          `json:"max_gap_ms"`
+	Versions  map[string]int64 `json:"versions"`
+	Errors    []string         `json:"errors"`
+	LastByCli []string         `json:"last_by_client"`
+}
+
+func startLoad(t *testing.T, url string, keepalive, fresh int) *load {
+	t.Helper()
+	build(t)
+	ld := &load{}
+	ld.cmd = exec.Command(bins.loadgen, "-url", url, "-keepalive", strconv.Itoa(keepalive),
+		"-fresh", strconv.Itoa(fresh), "-stdin", "-json")
+	ld.cmd.Stdout = &ld.out
+	ld.cmd.Stderr = os.Stderr
+	var err error
+	if ld.stdin, err = ld.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ld.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ld.cmd.Process.Kill(); _ = ld.cmd.Wait() })
+	return ld
+}
+
+func (ld *load) finish(t *testing.T) loadResult {
+	t.Helper()
+	ld.stdin.Close()
+	if err := ld.cmd.Wait(); err != nil {
+		t.Fatalf("loadgen: %v", err)
+	}
+	var res loadResult
+	if err := json.Unmarshal(ld.out.Bytes(), &res); err != nil {
+		t.Fatalf("loadgen output %q: %v", ld.out.String(), err)
+	}
+	t.Logf("load: %d requests, %d failed, longest gap %.0f ms, versions %v", res.Total, res.Failed, res.MaxGapMS, res.Versions)
+	return res
+}
+
+// gone reports whether pid no longer exists (or is a zombie).
+func gone(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return true
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// logEntries reads .ship/log.jsonl.
+func logEntries(t *testing.T, l release.Layout) []release.LogEntry {
+	t.Helper()
+	data, err := os.ReadFile(l.Log())
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []release.LogEntry
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e release.LogEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// testWriter sends whole lines to t.Log, and nothing after the test ended.
+type testWriter struct {
+	t      *testing.T
+	prefix string
+	mu     sync.Mutex
+	done   bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+			w.t.Log(w.prefix + line)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) close() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}

@@ -1,0 +1,164 @@
+package receivercmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shipdeploy/ship/internal/proxy"
+	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/supervise"
+)
+
+// Timeouts of the public HTTP server. No write timeout: responses may
+// stream (SSE) for as long as the app likes.
+const (
+	readHeaderTimeout = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// runReceiver runs until ctx ends (SIGTERM, SIGINT), then stops the app
+// within the stop timeout and returns nil.
+func runReceiver(ctx context.Context, opts *options) error {
+	logw := opts.LogTo
+	if logw == nil {
+		logw = opts.Stdout
+	}
+	log := newLogger(logw, opts.LogFormat)
+	l := release.Layout{Root: opts.Root}
+	for _, dir := range []string{l.ShipDir(), l.Releases()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("prepare %s: %w", opts.Root, err)
+		}
+	}
+
+	appOut := opts.Stdout
+	if !opts.NoAppLogFile {
+		f, err := supervise.OpenRotatingFile(l.AppLog(), 0, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		appOut = teeWriter{opts.Stdout, f}
+	}
+
+	r := &receiver{
+		opts:    opts,
+		log:     log,
+		l:       l,
+		fsys:    release.LocalFS{},
+		appOut:  appOut,
+		trig:    newTriggers(),
+		backoff: opts.Backoff,
+	}
+
+	listen := opts.Listen
+	var srv *http.Server
+	var ln net.Listener
+	if opts.Mode == modeProxy {
+		var err error
+		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
+			return fmt.Errorf("listen on %s: %w", opts.Listen, err)
+		}
+		listen = ln.Addr().String()
+		r.proxy = proxy.New(proxy.Options{Logger: log})
+		srv = &http.Server{
+			Handler:           r.proxy,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	} else {
+		host, port, err := splitListen(opts.Listen)
+		if err != nil {
+			return err
+		}
+		r.healthHost, r.publicPort = host, port
+	}
+
+	r.state = newStateStore(r.fsys, l, log, release.State{
+		PID: os.Getpid(), Mode: opts.Mode, Listen: listen, StartedAt: time.Now().UTC(),
+	})
+	r.state.update(nil)
+	defer r.state.final()
+	log.Info("receiver started", "root", opts.Root, "mode", opts.Mode, "listen", listen, "pid", os.Getpid())
+
+	g, gctx := errgroup.WithContext(ctx)
+	if srv != nil {
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", listen, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		return watchReload(gctx, l, or(opts.PollEvery, defaultPollEvery), r.trig, log)
+	})
+	g.Go(func() error { return forwardHup(gctx, opts.Hup, r.trig) })
+	g.Go(func() error { return r.state.beat(gctx, r.heartbeat()) })
+	g.Go(func() error {
+		err := r.loop(gctx)
+		var closeListener func(context.Context) error
+		if srv != nil {
+			closeListener = srv.Shutdown
+		}
+		r.shutdown(closeListener)
+		if srv != nil {
+			_ = srv.Close() // what Shutdown left (hijacked, slow)
+		}
+		return err
+	})
+	err := g.Wait()
+	log.Info("receiver stopped", "err", err)
+	return err
+}
+
+// splitListen returns the host to health-check and the port of a listen
+// address, for restart mode, where the app binds it.
+func splitListen(listen string) (host string, port int, err error) {
+	h, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port <= 0 {
+		return "", 0, fmt.Errorf("--listen %q: restart mode needs a fixed port", listen)
+	}
+	if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+		h = "127.0.0.1"
+	}
+	return h, port, nil
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// teeWriter writes to both, whatever happens to the first: a closed stdout
+// must not stop the app log (io.MultiWriter would).
+type teeWriter struct{ a, b io.Writer }
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	_, _ = t.a.Write(p)
+	return t.b.Write(p)
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

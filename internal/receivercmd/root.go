@@ -1,0 +1,154 @@
+package receivercmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipdeploy/ship/internal/supervise"
+)
+
+// Defaults for the flags.
+const (
+	defaultRoot         = "/app"
+	defaultListen       = ":3000"
+	defaultStartTimeout = 30 * time.Second
+	defaultDrainTimeout = 30 * time.Second
+	defaultStopTimeout  = 10 * time.Second
+)
+
+// Modes.
+const (
+	modeProxy   = "proxy"
+	modeRestart = "restart"
+)
+
+// deps are what the commands need from the outside world.
+type deps struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	hup            <-chan os.Signal // SIGHUP: reload
+	// run runs the receiver; nil is runReceiver (tests catch the options).
+	run func(context.Context, *options) error
+}
+
+// options are the receiver's flags plus its dependencies; runReceiver reads
+// nothing else.
+type options struct {
+	Root         string
+	Listen       string
+	Start        string
+	HealthPath   string
+	Mode         string
+	StartTimeout time.Duration
+	DrainTimeout time.Duration
+	StopTimeout  time.Duration
+	LogFormat    string
+
+	Stdout io.Writer // the app's output, and the receiver's when LogTo is nil
+	LogTo  io.Writer // the receiver's own log lines; Stderr in Main
+	Hup    <-chan os.Signal
+
+	// Knobs for tests; zero means the production value.
+	PollEvery    time.Duration // safety-net poll of releases/RELOAD
+	Heartbeat    time.Duration // state.json refresh
+	Backoff      supervise.Backoff
+	NoAppLogFile bool
+}
+
+// envFlags are the flags an environment variable can set; a flag given on
+// the command line wins.
+var envFlags = map[string]string{"root": "APP_ROOT", "listen": "LISTEN"}
+
+func newRootCmd(d deps) *cobra.Command {
+	opts := &options{Stdout: d.stdout, LogTo: d.stderr, Hup: d.hup}
+	cmd := &cobra.Command{
+		Use:   "receiver",
+		Short: "Run the app, proxy to it, and switch releases with no downtime",
+		Long: `receiver runs on the server. It starts the app ("bun start") in the release
+folder APP_ROOT/current points to and, in proxy mode, reverse-proxies the
+public address to it. When ship writes APP_ROOT/releases/RELOAD (or on
+SIGHUP) it starts the new release, waits until it is healthy, switches
+traffic, drains and stops the old one, and records the outcome in
+APP_ROOT/.ship/state.json.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd, d.getenv)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.validate(); err != nil {
+				return usageError{err}
+			}
+			run := d.run
+			if run == nil {
+				run = runReceiver
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	cmd.PersistentFlags().StringVar(&opts.Root, "root", defaultRoot, "the app's folder: current, releases/, .ship/ [APP_ROOT]")
+	f.StringVar(&opts.Listen, "listen", defaultListen, "public address (proxy mode), or the port the app binds (restart mode) [LISTEN]")
+	f.StringVar(&opts.Start, "start", supervise.DefaultCommand, "the command that starts the app, run with sh -c in the release folder")
+	f.StringVar(&opts.HealthPath, "health-path", "", "a path that must answer 2xx before the app takes traffic (empty: a TCP connect is enough)")
+	f.StringVar(&opts.Mode, "mode", modeProxy, "proxy (zero downtime) or restart (stop, then start; the app owns the port)")
+	f.DurationVar(&opts.StartTimeout, "start-timeout", defaultStartTimeout, "how long a new release may take to become healthy")
+	f.DurationVar(&opts.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long the old release may take to finish its requests")
+	f.DurationVar(&opts.StopTimeout, "stop-timeout", defaultStopTimeout, "how long after SIGTERM before SIGKILL")
+	f.StringVar(&opts.LogFormat, "log-format", "text", "text or json")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		fmt.Fprintln(c.ErrOrStderr(), c.UsageString())
+		return usageError{err}
+	})
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.SetOut(d.stdout)
+	cmd.SetErr(d.stderr)
+	cmd.AddCommand(newHealthCmd(d, &opts.Root))
+	return cmd
+}
+
+// applyEnv fills flags not given on the command line from the environment.
+func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
+	for name, env := range envFlags {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || f.Changed {
+			continue
+		}
+		if v := getenv(env); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				return usageError{fmt.Errorf("%s=%q: %w", env, v, err)}
+			}
+		}
+	}
+	return nil
+}
+
+func (o *options) validate() error {
+	switch o.Mode {
+	case modeProxy, modeRestart:
+	default:
+		return fmt.Errorf("--mode %q: want proxy or restart", o.Mode)
+	}
+	switch o.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
+	}
+	for name, d := range map[string]time.Duration{
+		"--start-timeout": o.StartTimeout, "--drain-timeout": o.DrainTimeout, "--stop-timeout": o.StopTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s %s: must be positive", name, d)
+		}
+	}
+	if o.Root == "" {
+		return fmt.Errorf("--root is empty")
+	}
+	return nil
+}

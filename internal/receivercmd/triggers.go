@@ -1,0 +1,91 @@
+package receivercmd
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/shipdeploy/ship/internal/release"
+)
+
+// defaultPollEvery is the safety net under inotify: an event lost (a
+// filesystem that does not report, a watch that failed) costs at most this.
+const defaultPollEvery = 2 * time.Second
+
+// triggers collects reload requests for the loop. However many arrive while
+// the loop is busy, they leave one token: the loop then does exactly one
+// more reload, which reads the newest RELOAD.
+type triggers struct {
+	c   chan struct{}
+	hup atomic.Bool // a SIGHUP asks for a reload even with no RELOAD file
+}
+
+func newTriggers() *triggers { return &triggers{c: make(chan struct{}, 1)} }
+
+func (t *triggers) poke() {
+	select {
+	case t.c <- struct{}{}:
+	default:
+	}
+}
+
+// watchReload pokes t when releases/RELOAD is created, written or touched,
+// and on every poll that finds it present, until ctx ends.
+func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *triggers, log *slog.Logger) error {
+	dir := l.Releases()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		defer w.Close()
+		err = w.Add(dir)
+		events, errs = w.Events, w.Errors
+	}
+	if err != nil {
+		log.Warn("cannot watch for RELOAD: polling only", "dir", dir, "every", every, "err", err)
+	}
+	name := filepath.Base(l.Reload())
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			if filepath.Base(ev.Name) == name && ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Chmod) != 0 {
+				t.poke()
+			}
+		case err := <-errs:
+			log.Warn("watching for RELOAD", "err", err) // the poll covers a lost event
+		case <-tick.C:
+			if _, err := os.Lstat(l.Reload()); err == nil {
+				t.poke()
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				log.Warn("checking for RELOAD", "err", err)
+			}
+		}
+	}
+}
+
+// forwardHup turns each SIGHUP into a reload.
+func forwardHup(ctx context.Context, hup <-chan os.Signal, t *triggers) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			t.hup.Store(true)
+			t.poke()
+		}
+	}
+}
