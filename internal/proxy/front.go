@@ -1,0 +1,314 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The native front: Serve speaks HTTP/1.x to clients itself, with the same
+// parsing-in-place as the upstream side, instead of going through
+// http.Server. It is what makes the receiver's proxy as fast as nginx.
+
+const (
+	// DefaultIdleTimeout closes a Serve connection that sends no request
+	// for this long (and bounds the wait for a request head). nginx uses 75s.
+	DefaultIdleTimeout = 75 * time.Second
+
+	clientReadBufSize  = 8 << 10 // also the limit for a request head (nginx: 8k)
+	clientWriteBufSize = 4 << 10
+)
+
+// Connection states for Shutdown.
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+// frontState is the native front's bookkeeping for Shutdown.
+type frontState struct {
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*frontConn]struct{}
+	shutting  atomic.Bool
+}
+
+// Serve accepts connections on ln and serves HTTP/1.0 and HTTP/1.1 on them
+// (TLS too, if ln hands out *tls.Conn; not HTTP/2: use ServeHTTP with an
+// http.Server for that). It returns http.ErrServerClosed after Shutdown, or
+// the error that made ln fail.
+func (p *Proxy) Serve(ln net.Listener) error {
+	fs := &p.front
+	fs.mu.Lock()
+	if fs.shutting.Load() {
+		fs.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	if fs.listeners == nil {
+		fs.listeners = map[net.Listener]struct{}{}
+		fs.conns = map[*frontConn]struct{}{}
+	}
+	fs.listeners[ln] = struct{}{}
+	fs.mu.Unlock()
+	defer func() {
+		fs.mu.Lock()
+		delete(fs.listeners, ln)
+		fs.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if fs.shutting.Load() {
+				return http.ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			p.log.Warn("proxy: accept", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		fc := newFrontConn(p, c)
+		fs.mu.Lock()
+		if fs.shutting.Load() {
+			fs.mu.Unlock()
+			c.Close()
+			return http.ErrServerClosed
+		}
+		fs.conns[fc] = struct{}{}
+		fs.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+// Shutdown stops Serve: it closes the listeners and the idle connections,
+// lets the requests in progress finish, and returns when all connections
+// are closed, or closes them all and returns ctx's error when ctx ends.
+// Upgraded (WebSocket) connections count as in progress.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	fs := &p.front
+	fs.shutting.Store(true)
+	fs.mu.Lock()
+	for ln := range fs.listeners {
+		ln.Close()
+	}
+	fs.mu.Unlock()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		fs.mu.Lock()
+		for fc := range fs.conns {
+			if fc.state.CompareAndSwap(stateIdle, stateClosed) {
+				fc.c.Close()
+			}
+		}
+		left := len(fs.conns)
+		fs.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			fs.mu.Lock()
+			for fc := range fs.conns {
+				fc.c.Close()
+			}
+			fs.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+}
+
+// frontConn is one client connection of the native front.
+type frontConn struct {
+	p     *Proxy
+	c     net.Conn
+	raw   net.Conn // c, or the TCP connection under TLS: for peeks
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	state atomic.Int32
+	ip    string // the client's address, for X-Forwarded-For
+	https bool
+
+	req     request  // the request being served
+	rh      respHead // and its response
+	rfields []field  // scratch for response fields
+
+	// An upload goroutine extends the client's read deadline as bytes
+	// come; cutting the upload must win over that.
+	uploadMu  sync.Mutex
+	uploadCut bool
+
+	now     time.Time // when the request's head arrived
+	renewAt time.Time // when the idle deadline is next renewed
+}
+
+func newFrontConn(p *Proxy, c net.Conn) *frontConn {
+	fc := &frontConn{
+		p:   p,
+		c:   c,
+		raw: c,
+		br:  bufio.NewReaderSize(c, clientReadBufSize),
+		bw:  bufio.NewWriterSize(c, clientWriteBufSize),
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		fc.https = true
+		fc.raw = tc.NetConn()
+	}
+	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
+		fc.ip = host
+	}
+	return fc
+}
+
+func (fc *frontConn) serve() {
+	fs := &fc.p.front
+	defer func() {
+		if v := recover(); v != nil {
+			fc.p.log.Error("proxy: panic serving a connection", "err", v, "stack", string(debug.Stack()))
+		}
+		fc.c.Close()
+		fs.mu.Lock()
+		delete(fs.conns, fc)
+		fs.mu.Unlock()
+	}()
+	for {
+		// The idle deadline is renewed lazily, like the watch ticks (see
+		// upConn.watch): a busy connection keeps one set a while ago.
+		if now := time.Now(); now.After(fc.renewAt) {
+			fc.c.SetReadDeadline(now.Add(fc.p.idleTimeout))
+			fc.renewAt = now.Add(fc.p.idleTimeout / 8)
+		}
+		head, err := readHead(fc.br)
+		if err != nil {
+			if errors.Is(err, errHeadTooLarge) {
+				fc.writeError(http.StatusRequestHeaderFieldsTooLarge, "request head too large", true)
+				fc.lingeringClose()
+			}
+			return // closed, timed out or broken: nothing to answer
+		}
+		if !fc.state.CompareAndSwap(stateIdle, stateActive) {
+			return // Shutdown closed it just now
+		}
+		fc.now = time.Now()
+		keep := fc.serveRequest(head)
+		if !keep || fs.shutting.Load() {
+			fc.lingeringClose()
+			return
+		}
+		// Answers to pipelined requests go out together.
+		if fc.br.Buffered() == 0 {
+			if err := fc.bw.Flush(); err != nil {
+				return
+			}
+		}
+		fc.state.Store(stateIdle)
+		if fs.shutting.Load() {
+			return
+		}
+	}
+}
+
+// serveRequest answers one request and reports whether the connection can
+// carry another.
+func (fc *frontConn) serveRequest(head []byte) (keep bool) {
+	p := fc.p
+	p.requests.Add(1)
+	rq := &fc.req
+	rq.buf = append(rq.buf[:0], head...) // the head must outlive br's buffer
+	fc.br.Discard(len(head))
+	if code, err := rq.parse(rq.buf); err != nil {
+		p.log.Debug("proxy: bad request", "client", fc.ip, "err", err)
+		fc.writeError(code, err.Error(), true)
+		return false
+	}
+	_, f := run(p, context.Background(), fc)
+	if f == nil {
+		return !rq.closeAfter
+	}
+	switch f.kind {
+	case failNoBackend:
+		p.log.Warn("proxy: no backend", "method", string(rq.method), "waited", p.wait)
+		fc.writeError(http.StatusServiceUnavailable, "503 no backend is serving yet, try again", !rq.bodyDone)
+		return rq.bodyDone && !rq.closeAfter
+	case failUpstream:
+		fc.writeError(http.StatusBadGateway, "502 bad gateway: the app did not answer", !rq.bodyDone)
+		return rq.bodyDone && !rq.closeAfter
+	}
+	return false // the client left, or the response had begun: cut
+}
+
+// waitClient sets the read deadline for the next wait for body bytes, unless
+// the upload was cut.
+func (fc *frontConn) waitClient() error {
+	fc.uploadMu.Lock()
+	defer fc.uploadMu.Unlock()
+	if fc.uploadCut {
+		return errBodyCut
+	}
+	fc.renewAt = time.Time{} // serve renews the idle deadline next time
+	return fc.c.SetReadDeadline(time.Now().Add(fc.p.idleTimeout))
+}
+
+// cutUpload makes the upload's reads from the client fail now.
+func (fc *frontConn) cutUpload() {
+	fc.uploadMu.Lock()
+	fc.uploadCut = true
+	fc.c.SetReadDeadline(aLongTimeAgo)
+	fc.uploadMu.Unlock()
+}
+
+// lingerTime bounds how long a closing connection reads what the client
+// still sends, so that the close does not reset the connection (which can
+// destroy the answer before the client read it).
+const lingerTime = 500 * time.Millisecond
+
+// lingeringClose sends what is buffered, ends the sending side, and reads
+// and drops what the client still sends, for a while; serve closes the
+// connection after.
+func (fc *frontConn) lingeringClose() {
+	if fc.bw.Flush() != nil {
+		return
+	}
+	cw, ok := fc.c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	fc.c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, fc.br, 256<<10)
+}
+
+// writeError answers with a short plain-text body.
+func (fc *frontConn) writeError(code int, msg string, closeConn bool) {
+	bw := fc.bw
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(strconv.Itoa(code))
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(code))
+	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	bw.WriteString(strconv.Itoa(len(msg) + 1))
+	if closeConn {
+		bw.WriteString("\r\nConnection: close")
+	}
+	bw.WriteString("\r\n\r\n")
+	if string(fc.req.method) != "HEAD" {
+		bw.WriteString(msg)
+		bw.WriteByte('\n')
+	}
+}

@@ -1,0 +1,309 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// This file reads HTTP/1.x message heads straight out of a bufio.Reader's
+// buffer and splits them into fields by offset, so that a head costs no
+// allocation: both fronts and the upstream side use it.
+
+var (
+	errNoResponse   = errors.New("connection closed before any response byte")
+	errHeadTooLarge = errors.New("message head too large")
+)
+
+// readHead returns the next message head (start line, field lines, blank
+// line) as it sits in br's buffer, without consuming it: the slice is valid
+// until the next read from br, and the caller Discards len(head) when done.
+// A head must fit br's buffer. An error when not one byte came is wrapped
+// around errNoResponse.
+func readHead(br *bufio.Reader) ([]byte, error) {
+	scanned := 0 // bytes of complete lines already looked at
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		for {
+			i := bytes.IndexByte(buf[scanned:], '\n')
+			if i < 0 {
+				break
+			}
+			line := buf[scanned : scanned+i]
+			scanned += i + 1
+			if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+				if scanned == len(line)+1 {
+					// A blank line before the start line: tolerated
+					// (RFC 9112 §2.2), skipped.
+					br.Discard(scanned)
+					buf, _ = br.Peek(br.Buffered())
+					scanned = 0
+					continue
+				}
+				return buf[:scanned], nil
+			}
+		}
+		if len(buf) >= br.Size() {
+			return nil, errHeadTooLarge
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			if len(buf) == 0 {
+				return nil, fmt.Errorf("%w: %w", errNoResponse, err)
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// field is one header field of a head, by offsets into the head.
+type field struct {
+	ns, ne, vs, ve int // name [ns:ne], value [vs:ve] (trimmed)
+}
+
+func (f field) name(head []byte) []byte  { return head[f.ns:f.ne] }
+func (f field) value(head []byte) []byte { return head[f.vs:f.ve] }
+
+// startLine returns the head's first line without its line end, and where
+// the field lines begin.
+func startLine(head []byte) ([]byte, int) {
+	i := bytes.IndexByte(head, '\n')
+	return bytes.TrimSuffix(head[:i], []byte("\r")), i + 1
+}
+
+// scanFields splits the field lines of head (from offset at) into fields,
+// appended to dst. It rejects what could let two parsers disagree on the
+// message: names that are not tokens, white space before the colon, control
+// characters in values, and obsolete line folding.
+func scanFields(head []byte, at int, dst []field) ([]field, error) {
+	for at < len(head) {
+		end := at + bytes.IndexByte(head[at:], '\n') // a head ends in '\n'
+		le := end
+		if le > at && head[le-1] == '\r' {
+			le--
+		}
+		if le == at {
+			break // the blank line
+		}
+		if head[at] == ' ' || head[at] == '\t' {
+			return dst, errors.New("obsolete line folding")
+		}
+		colon := at
+		for colon < le && head[colon] != ':' {
+			if !tokenChar[head[colon]] {
+				return dst, fmt.Errorf("malformed field name %q", head[at:le])
+			}
+			colon++
+		}
+		if colon == at || colon == le {
+			return dst, fmt.Errorf("malformed field line %q", head[at:le])
+		}
+		vs, ve := colon+1, le
+		for vs < ve && (head[vs] == ' ' || head[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (head[ve-1] == ' ' || head[ve-1] == '\t') {
+			ve--
+		}
+		for _, c := range head[vs:ve] {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return dst, fmt.Errorf("control character in field %q", head[at:colon])
+			}
+		}
+		dst = append(dst, field{at, colon, vs, ve})
+		at = end + 1
+	}
+	return dst, nil
+}
+
+// lowerIs reports whether name equals lower (given in lower case), ignoring
+// ASCII case.
+func lowerIs(name []byte, lower string) bool {
+	if len(name) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hopName reports whether a field name (any case) is hop-by-hop. Trailer is
+// not: it announces end-to-end trailer fields.
+func hopName(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return lowerIs(name, "te")
+	case 7:
+		return lowerIs(name, "upgrade")
+	case 10:
+		return lowerIs(name, "connection") || lowerIs(name, "keep-alive")
+	case 16:
+		return lowerIs(name, "proxy-connection")
+	case 17:
+		return lowerIs(name, "transfer-encoding")
+	case 18:
+		return lowerIs(name, "proxy-authenticate")
+	case 19:
+		return lowerIs(name, "proxy-authorization")
+	}
+	return false
+}
+
+// tokenIn reports whether a comma-separated list holds token, in any case.
+func tokenIn(list []byte, token string) bool {
+	for len(list) > 0 {
+		var t []byte
+		if i := bytes.IndexByte(list, ','); i >= 0 {
+			t, list = list[:i], list[i+1:]
+		} else {
+			t, list = list, nil
+		}
+		if lowerIs(bytes.Trim(t, " \t"), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// connNamed reports whether name is listed in a Connection field value other
+// than as keep-alive, close or upgrade: such a field is hop-by-hop too.
+func connNamed(conn [][]byte, name []byte) bool {
+	for _, list := range conn {
+		for len(list) > 0 {
+			var t []byte
+			if i := bytes.IndexByte(list, ','); i >= 0 {
+				t, list = list[:i], list[i+1:]
+			} else {
+				t, list = list, nil
+			}
+			if bytes.EqualFold(bytes.Trim(t, " \t"), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseUint reads a decimal Content-Length.
+func parseUint(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// respHead is what the proxy needs to know about a response head.
+type respHead struct {
+	code           int
+	status         []byte // "200 OK": code and reason as the app sent them
+	keepAlive      bool
+	chunked        bool
+	contentLength  int64 // -1: not given
+	hasContentType bool
+	trailers       bool     // a Trailer field announces trailers
+	conn           [][]byte // Connection field values
+}
+
+// parseResponse reads the status line and framing fields of a response head
+// and returns its fields (appended to dst).
+func (rh *respHead) parseResponse(head []byte, dst []field) ([]field, error) {
+	line, at := startLine(head)
+	// HTTP/1.x SP 3DIGIT [SP reason]
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
+		(len(line) > 12 && line[12] != ' ') {
+		return dst, fmt.Errorf("malformed status line %q", line)
+	}
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return dst, fmt.Errorf("malformed status line %q", line)
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 {
+		return dst, fmt.Errorf("malformed status line %q", line)
+	}
+	conn := rh.conn[:0]
+	*rh = respHead{
+		code:          code,
+		status:        line[9:],
+		keepAlive:     line[7] == '1', // HTTP/1.1 keeps the connection unless told
+		contentLength: -1,
+		conn:          conn,
+	}
+	http10 := line[7] == '0'
+	fields, err := scanFields(head, at, dst)
+	if err != nil {
+		return fields, err
+	}
+	for _, f := range fields[len(dst):] {
+		name, value := f.name(head), f.value(head)
+		switch len(name) {
+		case 10:
+			if lowerIs(name, "connection") {
+				rh.conn = append(rh.conn, value)
+				if tokenIn(value, "close") {
+					rh.keepAlive = false
+				} else if http10 && tokenIn(value, "keep-alive") {
+					rh.keepAlive = true
+				}
+			}
+		case 12:
+			if lowerIs(name, "content-type") {
+				rh.hasContentType = true
+			}
+		case 7:
+			if lowerIs(name, "trailer") {
+				rh.trailers = true
+			}
+		case 14:
+			if lowerIs(name, "content-length") {
+				n, ok := parseUint(value)
+				if !ok || (rh.contentLength >= 0 && n != rh.contentLength) {
+					return fields, fmt.Errorf("bad Content-Length %q", value)
+				}
+				rh.contentLength = n
+			}
+		case 17:
+			if lowerIs(name, "transfer-encoding") {
+				if !lowerIs(value, "chunked") || rh.chunked {
+					return fields, fmt.Errorf("unsupported Transfer-Encoding %q", value)
+				}
+				rh.chunked = true
+			}
+		}
+	}
+	if rh.chunked {
+		rh.contentLength = -1 // RFC 9112 §6.3: chunked wins
+	}
+	return fields, nil
+}
+
+// noBody reports whether the response to method carries no body whatever
+// its fields say.
+func (rh *respHead) noBody(head bool) bool {
+	return head || rh.code == 204 || rh.code == 304 || rh.code < 200
+}
+
+// skipField reports whether a response field stays on this hop.
+func (rh *respHead) skipField(name []byte) bool {
+	return hopName(name) || (len(rh.conn) > 0 && connNamed(rh.conn, name))
+}
