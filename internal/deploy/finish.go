@@ -102,10 +102,14 @@ func (r *run) rollBack(ctx context.Context, reason string) int {
 		r.opts.Report.Note(fmt.Sprintf("error: could not switch current back to release %d: %v", prev, err))
 	} else {
 		current = prev
-		id := newID()
-		if err := release.WriteReload(r.h, l, release.ReloadRequest{ID: id, Release: prev}); err == nil {
-			if res, err := r.waitFor(ctx, id, r.opts.Wait); err != nil || !res.OK {
-				r.opts.Report.Note(fmt.Sprintf("warning: the receiver did not confirm release %d after the roll back", prev))
+		// The receiver kept the old release serving while the new one
+		// failed; only when it serves something else is a reload needed.
+		if st, _ := release.ReadState(r.h, l); st == nil || st.Serving == nil || st.Serving.Release != prev {
+			id := newID()
+			if err := release.WriteReload(r.h, l, release.ReloadRequest{ID: id, Release: prev}); err == nil {
+				if res, err := r.waitFor(ctx, id, r.opts.Wait); err != nil || !res.OK {
+					r.opts.Report.Note(fmt.Sprintf("warning: the receiver did not confirm release %d after the roll back", prev))
+				}
 			}
 		}
 	}
