@@ -141,6 +141,7 @@ the current folder, then defaults.`,
 		a.newStatusCmd(),
 		a.newUnlockCmd(),
 		a.newLogsCmd(),
+		a.newTriggerCmd(),
 	)
 	return root
 }

@@ -1,0 +1,294 @@
+package shipcmd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shipdeploy/ship/internal/webhook"
+)
+
+const (
+	defaultTriggerTimeout = 30 * time.Second
+	maxTriggerAnswer      = 64 << 10
+)
+
+type triggerFlags struct {
+	secret, ref, commit, repository, remote string
+	timeout                                 time.Duration
+}
+
+// triggerOptions is one `ship trigger`, settled: runTrigger reads nothing else.
+type triggerOptions struct {
+	url        *url.URL
+	secret     string
+	ref        string // refs/heads/NAME
+	commit     string // full id
+	repository string // owner/name, or ""
+	pusher     string
+	timeout    time.Duration
+	out        io.Writer
+}
+
+func (a *app) newTriggerCmd() *cobra.Command {
+	f := &triggerFlags{}
+	cmd := &cobra.Command{
+		Use:   "trigger [flags] URL",
+		Short: "Ask a server's receiver to deploy now, with a signed webhook request",
+		Long: `Send the receiver's webhook a push request signed like GitHub's, so the server
+deploys a commit now: the manual form of a GitHub push.
+
+URL is the webhook address, for example https://shop.example.com/deploy; a URL
+without a path gets /deploy.
+
+The commit: --commit (a full id, or an abbreviation this folder's git checkout
+knows). Without it, ship asks the repository which commit the branch points to
+now (git ls-remote REMOTE refs/heads/REF in this folder, REMOTE being --remote):
+the commit the server can fetch, never an unpushed local one. The server
+deploys exactly that commit, even if the branch moves on before it starts.
+
+The secret is the server's WEBHOOK_SECRET. Prefer the environment variable:
+a --secret flag shows in process lists and shell history. It only signs the
+request (HMAC-SHA256); it is never sent or printed.
+
+The receiver refuses pushes from another repository: --repository owner/name,
+by default GITHUB_REPOSITORY, else derived from the remote's GitHub URL.
+
+Prints the receiver's answer; exits non-zero unless it accepted the request.`,
+		Example: `  WEBHOOK_SECRET=... ship trigger https://shop.example.com/deploy
+  ship trigger https://shop.example.com --ref main --commit 3e5a1c0
+  ship trigger http://127.0.0.1:3000/deploy --commit $(git rev-parse HEAD) --repository acme/shop`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &usageError{cmd: "trigger", err: errors.New("give the webhook URL, for example https://shop.example.com/deploy")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := a.triggerOptions(cmd.Context(), f, args[0])
+			if err != nil {
+				return err
+			}
+			return runTrigger(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.secret, "secret", "", "the webhook secret (prefer WEBHOOK_SECRET in the environment)")
+	fl.StringVar(&f.ref, "ref", "main", "the branch to deploy, as the server's BRANCH names it")
+	fl.StringVar(&f.commit, "commit", "", "the commit to deploy (default: what --ref points to in --remote now)")
+	fl.StringVar(&f.repository, "repository", "", "owner/name the server expects [GITHUB_REPOSITORY; default: from the remote's URL]")
+	fl.StringVar(&f.remote, "remote", "origin", "git remote (name or URL) asked for the branch's commit, and for the repository")
+	fl.DurationVar(&f.timeout, "timeout", defaultTriggerTimeout, "how long to wait for the receiver's answer")
+	return cmd
+}
+
+// triggerOptions settles flags, environment and git into one request.
+func (a *app) triggerOptions(ctx context.Context, f *triggerFlags, rawURL string) (triggerOptions, error) {
+	usage := func(format string, args ...any) error {
+		return &usageError{cmd: "trigger", err: fmt.Errorf(format, args...)}
+	}
+	o := triggerOptions{timeout: f.timeout, out: a.stdout, pusher: a.who()}
+	if o.pusher == "" {
+		o.pusher = "ship trigger"
+	}
+	o.secret = f.secret
+	if o.secret == "" {
+		o.secret = a.getenv("WEBHOOK_SECRET")
+	}
+	if o.secret == "" {
+		return o, usage("no secret: set WEBHOOK_SECRET (the server's webhook secret) or pass --secret; unsigned requests are refused")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, usage("%q is not an http(s) URL: give the webhook address, for example https://shop.example.com/deploy", rawURL)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/deploy"
+	}
+	o.url = u
+
+	branch := strings.TrimPrefix(f.ref, "refs/heads/")
+	if strings.HasPrefix(branch, "refs/") || !validBranch(branch) {
+		return o, usage("--ref %q is not a branch name (tags and other refs do not deploy)", f.ref)
+	}
+	o.ref = "refs/heads/" + branch
+	if strings.HasPrefix(f.remote, "-") || f.remote == "" {
+		return o, usage("--remote %q is not a remote name or URL", f.remote)
+	}
+
+	switch c := f.commit; {
+	case webhook.IsCommitID(c):
+		o.commit = c
+	case c != "":
+		if !isHexAbbrev(c) {
+			return o, usage("--commit %q is not a commit id", c)
+		}
+		out, err := gitOutput(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", c+"^{commit}")
+		if err != nil || !webhook.IsCommitID(out) {
+			return o, fmt.Errorf("--commit %s is not a commit this folder's git checkout knows: give the full id", c)
+		}
+		o.commit = out
+	default:
+		out, err := gitOutput(ctx, "ls-remote", "--exit-code", f.remote, o.ref)
+		if err != nil {
+			return o, fmt.Errorf("find the commit of %s in %s: %v; pass --commit ID", branch, f.remote, err)
+		}
+		id, _, _ := strings.Cut(out, "\t")
+		if !webhook.IsCommitID(id) {
+			return o, fmt.Errorf("find the commit of %s in %s: unexpected answer %q; pass --commit ID", branch, f.remote, out)
+		}
+		o.commit = id
+	}
+
+	o.repository = f.repository
+	if o.repository == "" {
+		o.repository = a.getenv("GITHUB_REPOSITORY")
+	}
+	if o.repository == "" {
+		remoteURL := f.remote
+		if out, err := gitOutput(ctx, "remote", "get-url", "--", f.remote); err == nil {
+			remoteURL = out
+		}
+		o.repository = webhook.RepositoryFromURL(remoteURL)
+	}
+	if o.repository != "" && strings.Count(o.repository, "/") != 1 {
+		return o, usage("--repository %q is not owner/name", o.repository)
+	}
+	return o, nil
+}
+
+// runTrigger sends the signed push and prints the answer.
+func runTrigger(ctx context.Context, o triggerOptions) error {
+	delivery := newDeliveryID()
+	body, err := json.Marshal(pushPayload(o, delivery))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ship-trigger/"+Version)
+	req.Header.Set(webhook.HeaderEvent, "push")
+	req.Header.Set(webhook.HeaderDelivery, delivery)
+	req.Header.Set(webhook.HeaderSignature256, webhook.Sign([]byte(o.secret), body))
+
+	shown := *o.url
+	shown.User = nil
+	repo := ""
+	if o.repository != "" {
+		repo = " from " + o.repository
+	}
+	fmt.Fprintf(o.out, "→ POST %s  push %s %s%s (delivery %s)\n", shown.String(), o.ref, o.commit[:12], repo, delivery)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var ue *url.Error // its text repeats the URL, which may hold a password
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("send to %s: %w", shown.Host, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxTriggerAnswer))
+	answer = bytes.TrimSpace(answer)
+	fmt.Fprintf(o.out, "← %s\n", resp.Status)
+	if len(answer) > 0 {
+		fmt.Fprintf(o.out, "%s\n", answer)
+	}
+	if resp.StatusCode/100 != 2 {
+		var r webhook.Response
+		reason := ""
+		if json.Unmarshal(answer, &r) == nil && r.Reason != "" {
+			reason = ": " + r.Reason
+		}
+		return fmt.Errorf("the receiver did not accept the request (%s%s)", resp.Status, reason)
+	}
+	var r webhook.Response
+	if json.Unmarshal(answer, &r) == nil && r.Status != "queued" && r.Status != "" {
+		return fmt.Errorf("the receiver did not queue a deploy (%s: %s)", r.Status, r.Reason)
+	}
+	return nil
+}
+
+// pushPayload is a push event in GitHub's shape, with what the receiver
+// reads. The delivery id in the message makes each body unique: the
+// receiver takes a repeated body for a replay.
+func pushPayload(o triggerOptions, delivery string) webhook.PushEvent {
+	ev := webhook.PushEvent{
+		Ref:        o.ref,
+		Before:     o.commit,
+		After:      o.commit,
+		Commits:    []webhook.Commit{},
+		HeadCommit: &webhook.Commit{ID: o.commit, Message: "ship trigger (delivery " + delivery + ")", Timestamp: time.Now().Format(time.RFC3339)},
+		Pusher:     &webhook.Person{Name: o.pusher},
+		Sender:     &webhook.Account{Login: o.pusher},
+	}
+	if o.repository != "" {
+		owner, name, _ := strings.Cut(o.repository, "/")
+		ev.Repository = &webhook.Repository{Name: name, FullName: o.repository, Owner: &webhook.Account{Login: owner}}
+	}
+	return ev
+}
+
+// newDeliveryID is a random UUID (version 4), the form GitHub's ids have.
+func newDeliveryID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func gitOutput(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return "", fmt.Errorf("git %s: %s", args[0], msg)
+		}
+		return "", fmt.Errorf("git %s: %w", args[0], err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func isHexAbbrev(s string) bool {
+	if len(s) < 4 || len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// validBranch keeps to names git accepts and no shell or option tricks.
+func validBranch(b string) bool {
+	if b == "" || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") ||
+		strings.HasSuffix(b, ".lock") || strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "@{") {
+		return false
+	}
+	for _, r := range b {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,27 @@
+// Package webhook is the receiver's GitHub webhook: the second way to deploy,
+// where GitHub calls the server and the server runs the same pipeline as
+// `ship deploy`, locally.
+//
+// A request goes through, in order: method (POST), content type (JSON or a
+// form with payload=…), the X-Hub-Signature-256 header (SHA-1's
+// X-Hub-Signature alone is refused), the body capped at MaxBody, the HMAC
+// (go-github's ValidateSignature, a constant-time compare), and only then
+// the event. Nothing in the body is trusted or even parsed before the
+// signature matched.
+//
+// A push to refs/heads/BRANCH that is not a deletion queues a deploy of
+// exactly its `after` commit, never "whatever the branch is now", so a
+// redelivered or late push deploys what it said. Each delivery deploys at
+// most once: GitHub's redelivery reuses the id, and since that header is not
+// signed, a replayed body under a new id is caught by the body's digest.
+// The recent ids survive restarts in Config.DeliveriesFile. The Queue runs
+// deploys one at a time in its own goroutine and keeps only the newest
+// waiting push, so a burst of pushes during a build ends with one more
+// deploy, of the newest commit. Responses never wait for a build: GitHub
+// gives up after 10 s.
+//
+// Every outcome is written to the audit trail (Config.Log, .ship/log.jsonl
+// in the receiver) and the slog logger; refusals of unsigned requests are
+// rate limited there, so that noise from the internet cannot fill the disk.
+// The secret never appears in a log, an error or a response.
+package webhook

@@ -1,0 +1,331 @@
+package webhook
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shipdeploy/ship/internal/release"
+)
+
+// Response is the JSON body of every answer.
+type Response struct {
+	// Status is queued, ignored, duplicate, pong, refused or off.
+	Status   string `json:"status"`
+	Delivery string `json:"delivery,omitempty"`
+	Commit   string `json:"commit,omitempty"`
+	Ref      string `json:"ref,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Replaced is the waiting commit that this push replaced: it will not
+	// be deployed on its own.
+	Replaced string `json:"replaced,omitempty"`
+}
+
+// Handler is the webhook endpoint. Mount it on a path (POST /deploy).
+type Handler struct {
+	cfg    Config
+	secret []byte
+	off    string // why the endpoint is off; "" when it is on
+	seen   *deliveries
+	noise  limiter
+}
+
+// New returns the endpoint for cfg. Without a secret or a queue it is off
+// (answers 503), and says so once in the log.
+func New(cfg Config) *Handler {
+	cfg.setDefaults()
+	h := &Handler{cfg: cfg, secret: []byte(cfg.Secret), noise: limiter{perMinute: noiseLogsPerMinute}}
+	switch {
+	case cfg.Secret == "":
+		h.off = "WEBHOOK_SECRET is not set"
+	case cfg.Queue == nil:
+		h.off = "no deployer is configured"
+	}
+	if h.off != "" {
+		cfg.Logger.Warn("webhook deploys are off: " + h.off)
+		return h
+	}
+	h.seen = newDeliveries(cfg.DeliveriesFile)
+	cfg.Queue.setAudit(cfg.Log)
+	repo := cfg.Repository
+	if repo == "" {
+		repo = "any"
+		cfg.Logger.Warn("webhook: pushes from any repository are accepted; set GITHUB_REPOSITORY=owner/name to check it")
+	}
+	cfg.Logger.Info("webhook deploys are on", "branch", cfg.Branch, "repository", repo)
+	return h
+}
+
+// Enabled reports whether the endpoint accepts deliveries.
+func (h *Handler) Enabled() bool { return h.off == "" }
+
+// outcome is one answer and what the audit trail says about it.
+type outcome struct {
+	code    int
+	resp    Response
+	result  string // audit: accepted, ignored, refused, ok
+	event   string
+	by      string
+	signed  bool // the signature matched; unsigned noise is rate limited
+	audited bool // already in the audit trail
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o := h.handle(w, r)
+	if o.code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	h.record(r, o)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(o.code)
+	_ = json.NewEncoder(w).Encode(o.resp)
+}
+
+func refuse(code int, reason string) outcome {
+	return outcome{code: code, result: "refused", resp: Response{Status: "refused", Reason: reason}}
+}
+
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request) outcome {
+	if r.Method != http.MethodPost {
+		return refuse(http.StatusMethodNotAllowed, "only POST is accepted")
+	}
+	if h.off != "" {
+		return outcome{code: http.StatusServiceUnavailable, result: "refused",
+			resp: Response{Status: "off", Reason: "webhook deploys are off on this server"}}
+	}
+	mt := mediaType(r.Header.Get("Content-Type"))
+	if mt == "" {
+		return refuse(http.StatusUnsupportedMediaType, "content type must be application/json or application/x-www-form-urlencoded")
+	}
+	sig, err := signatureHeader(r.Header)
+	if err != nil {
+		return refuse(http.StatusUnauthorized, err.Error())
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
+		}
+		return refuse(http.StatusBadRequest, "cannot read the body")
+	}
+	if err := verify(sig, body, h.secret); err != nil {
+		return refuse(http.StatusUnauthorized, err.Error())
+	}
+
+	// Signed by someone who knows the secret: from here on every outcome
+	// is recorded, and the payload may be read.
+	o := h.event(r, mt, body)
+	o.signed = true
+	return o
+}
+
+// bodyTimeout bounds reading one body: the receiver's server has no read
+// timeout (the app's responses may stream), and a sender that trickles a
+// body must not hold a connection forever.
+const bodyTimeout = 30 * time.Second
+
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	// Not every ResponseWriter supports deadlines (httptest's recorder):
+	// then the server's own timeouts are all there is.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+	rd := http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
+	var b bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= h.cfg.MaxBody {
+		b.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := b.ReadFrom(rd)
+	return b.Bytes(), err
+}
+
+func (h *Handler) event(r *http.Request, mt string, body []byte) outcome {
+	event := r.Header.Get(HeaderEvent)
+	delivery := r.Header.Get(HeaderDelivery)
+	data, err := payload(mt, body)
+	if err != nil {
+		return refuse(http.StatusBadRequest, err.Error())
+	}
+	if !validDelivery(delivery) {
+		return refuse(http.StatusBadRequest, "missing or malformed "+HeaderDelivery)
+	}
+	var o outcome
+	switch event {
+	case "":
+		o = refuse(http.StatusBadRequest, "missing "+HeaderEvent)
+	case "ping":
+		o = h.ping(data)
+	case "push":
+		o = h.push(delivery, data)
+	default:
+		o = outcome{code: http.StatusAccepted, result: "ignored",
+			resp: Response{Status: "ignored", Reason: fmt.Sprintf("event %q does not deploy", clip(event, 60))}}
+	}
+	o.event = clip(event, 60)
+	o.resp.Delivery = delivery
+	return o
+}
+
+func (h *Handler) ping(data []byte) outcome {
+	var p pingEvent
+	if err := json.Unmarshal(data, &p); err != nil {
+		return refuse(http.StatusBadRequest, "malformed JSON payload")
+	}
+	o := outcome{code: http.StatusOK, result: "ok", resp: Response{Status: "pong"}}
+	if p.Repository != nil && !h.repositoryOK(p.Repository.FullName) {
+		o.resp.Reason = fmt.Sprintf("this hook belongs to %s; pushes from it will be refused (this server deploys %s)",
+			clip(p.Repository.FullName, 100), h.cfg.Repository)
+	}
+	return o
+}
+
+func (h *Handler) repositoryOK(fullName string) bool {
+	return h.cfg.Repository == "" || strings.EqualFold(fullName, h.cfg.Repository)
+}
+
+func (h *Handler) push(delivery string, data []byte) outcome {
+	var ev PushEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return refuse(http.StatusBadRequest, "malformed JSON payload")
+	}
+	o := outcome{by: ev.pusher()}
+	o.resp.Ref = clip(ev.Ref, 120)
+	if IsCommitID(ev.After) {
+		o.resp.Commit = ev.After
+	}
+	if !h.repositoryOK(ev.fullName()) {
+		o.code, o.result = http.StatusForbidden, "refused"
+		o.resp.Status = "refused"
+		o.resp.Reason = fmt.Sprintf("push from repository %q: this server deploys %s", clip(ev.fullName(), 100), h.cfg.Repository)
+		return o
+	}
+	// The delivery header is not signed: a replayed body under a new id is
+	// caught by the body's digest (a real push always differs: after,
+	// before, timestamps).
+	if !h.seen.add(delivery, bodyKey(data)) {
+		o.code, o.result = http.StatusOK, "ignored"
+		o.resp.Status = "duplicate"
+		o.resp.Reason = "delivery " + delivery + " (or the same payload) was already handled: nothing to do"
+		return o
+	}
+	d := ev.decide(h.cfg.Branch)
+	if !d.deploy {
+		o.code, o.resp.Reason = d.status, d.reason
+		o.result, o.resp.Status = "ignored", "ignored"
+		if d.status >= 400 {
+			o.result, o.resp.Status = "refused", "refused"
+		}
+		return o
+	}
+	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: time.Now()}
+	// Recorded before Submit: the deploy may start, and even end, before
+	// this handler returns, and the trail should read in order.
+	h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: delivery, Result: "accepted",
+		Commit: req.Commit, Ref: req.Ref, By: req.By(), Detail: "queued"})
+	o.audited = true
+	if old := h.cfg.Queue.Submit(req); old != nil {
+		o.resp.Replaced = old.Commit
+		h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: old.Delivery, Result: "ignored",
+			Commit: old.Commit, Ref: old.Ref, By: old.By(),
+			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", delivery, short(ev.After))})
+		h.cfg.Logger.Info("webhook push superseded", "delivery", old.Delivery, "commit", old.Commit, "by_delivery", delivery)
+	}
+	if err := h.seen.save(); err != nil {
+		h.cfg.Logger.Warn("webhook: cannot save recent delivery ids", "file", h.cfg.DeliveriesFile, "err", err)
+	}
+	o.code, o.result = http.StatusAccepted, "accepted"
+	o.resp.Status = "queued"
+	return o
+}
+
+// record writes the outcome to the audit trail and the log.
+func (h *Handler) record(r *http.Request, o outcome) {
+	if o.resp.Status == "off" {
+		return // said once, in New
+	}
+	detail := o.resp.Reason
+	if !o.signed {
+		ok, suppressed := h.noise.allow(time.Now())
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			detail += fmt.Sprintf(" (and %d more refusals not logged)", suppressed)
+		}
+	}
+	delivery := r.Header.Get(HeaderDelivery)
+	if !validDelivery(delivery) {
+		delivery = ""
+	}
+	switch {
+	case o.result == "accepted":
+		detail = "queued"
+		if o.resp.Replaced != "" {
+			detail += ", replacing " + short(o.resp.Replaced)
+		}
+	case o.event != "" && o.event != "push":
+		detail = "event " + o.event + ": " + detail
+	}
+	if !o.audited {
+		h.cfg.Log(release.LogEntry{
+			Time: time.Now().UTC(), Kind: "webhook", ID: delivery, Result: o.result,
+			Commit: o.resp.Commit, Ref: o.resp.Ref, By: o.by, Detail: detail,
+		})
+	}
+	level := slog.LevelInfo
+	if o.result == "refused" {
+		level = slog.LevelWarn
+	}
+	h.cfg.Logger.Log(r.Context(), level, "webhook "+o.result,
+		"status", o.code, "event", o.event, "delivery", delivery, "commit", o.resp.Commit,
+		"ref", o.resp.Ref, "reason", detail, "remote", r.RemoteAddr)
+}
+
+// bodyKey names a payload in the set of recent deliveries.
+func bodyKey(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "body-" + hex.EncodeToString(sum[:16])
+}
+
+func short(commit string) string {
+	if len(commit) > 7 {
+		return commit[:7]
+	}
+	return commit
+}
+
+// noiseLogsPerMinute bounds the log lines that requests without a valid
+// signature can cause: anyone on the internet can send them.
+const noiseLogsPerMinute = 20
+
+// limiter lets perMinute events through in each minute and counts the rest.
+type limiter struct {
+	perMinute  int
+	mu         sync.Mutex
+	window     time.Time
+	n          int
+	suppressed int
+}
+
+func (l *limiter) allow(now time.Time) (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.window) >= time.Minute {
+		l.window, l.n = now, 0
+	}
+	if l.n >= l.perMinute {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}
