@@ -133,13 +133,19 @@ func buildScript(p *plan) string {
 		g := `git -c protocol.ext.allow=never --git-dir=.ship/repo.git`
 		s.line(`[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"`)
 		s.line(`%s fetch -q --prune --no-tags -- %s '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || fail "git fetch from the repository failed"`, g, q(p.repo))
-		s.line(`commit=$(%s rev-parse -q --verify --end-of-options %s 2>/dev/null)`, g, q(p.ref+"^{commit}"))
-		if looksLikeCommit(p.ref) {
+		// An exact commit (a webhook's "after") wins over the ref, which
+		// then only names the branch for release.json.
+		want := p.ref
+		if p.commit != "" {
+			want = p.commit
+		}
+		s.line(`commit=$(%s rev-parse -q --verify --end-of-options %s 2>/dev/null)`, g, q(want+"^{commit}"))
+		if looksLikeCommit(want) {
 			// A commit that no branch or tag names: ask for it by id.
 			s.line(`[ -n "$commit" ] || { %s fetch -q -- %s %s && commit=$(%s rev-parse -q --verify --end-of-options %s); }`,
-				g, q(p.repo), q(p.ref), g, q(p.ref+"^{commit}"))
+				g, q(p.repo), q(want), g, q(want+"^{commit}"))
 		}
-		s.line(`[ -n "$commit" ] || fail %s`, q(fmt.Sprintf("ref %s not found in %s", p.ref, p.repo)))
+		s.line(`[ -n "$commit" ] || fail %s`, q(fmt.Sprintf("%s not found in %s", want, p.repo)))
 		s.marker("commit", `"$commit"`)
 		s.line(`%s archive --format=tar "$commit" | tar -xf - -C "$rel" || fail "cannot export $commit"`, g)
 	}

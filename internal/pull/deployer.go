@@ -103,8 +103,12 @@ func (d *Deployer) run(ctx context.Context, target, ref, by string, wait time.Du
 	opts := d.Base
 	opts.Root = d.root()
 	opts.Repo = d.Repo
-	opts.Ref = target
-	opts.Upload, opts.Commit = "", ""
+	// A commit id is deployed exactly; the branch names it in release.json.
+	opts.Ref, opts.Commit = target, ""
+	if isCommitID(target) {
+		opts.Ref, opts.Commit = strings.TrimPrefix(ref, "refs/heads/"), target
+	}
+	opts.Upload = ""
 	opts.By = by
 	opts.Command = "receiver: deploy " + ref + " " + target
 	opts.Wait = wait

@@ -61,6 +61,8 @@ func runReceiver(ctx context.Context, opts *options) error {
 		backoff: opts.Backoff,
 	}
 
+	pulls := newPullSide(opts, l, r.fsys, log)
+
 	listen := opts.Listen
 	var srv *http.Server
 	var ln net.Listener
@@ -71,8 +73,12 @@ func runReceiver(ctx context.Context, opts *options) error {
 		}
 		listen = ln.Addr().String()
 		r.proxy = proxy.New(proxy.Options{Logger: log})
+		var handler http.Handler = r.proxy
+		if opts.WebhookListen == "" {
+			handler = pulls.route(opts.WebhookPath, r.proxy)
+		}
 		srv = &http.Server{
-			Handler:           r.proxy,
+			Handler:           handler,
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -104,9 +110,32 @@ func runReceiver(ctx context.Context, opts *options) error {
 	g.Go(func() error {
 		return watchReload(gctx, l, or(opts.PollEvery, defaultPollEvery), r.trig, log)
 	})
+	if pulls.hook != nil {
+		g.Go(func() error { return pulls.queue.Run(gctx) })
+		if opts.WebhookListen != "" {
+			hookSrv := &http.Server{Addr: opts.WebhookListen, Handler: pulls.hook, ReadHeaderTimeout: readHeaderTimeout}
+			g.Go(func() error {
+				ln, err := net.Listen("tcp", opts.WebhookListen)
+				if err != nil {
+					return fmt.Errorf("webhook: listen on %s: %w", opts.WebhookListen, err)
+				}
+				go func() { <-gctx.Done(); _ = hookSrv.Close() }()
+				if err := hookSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+					return fmt.Errorf("webhook: serve %s: %w", opts.WebhookListen, err)
+				}
+				return nil
+			})
+			log.Info("webhook listening", "addr", opts.WebhookListen)
+		} else if srv != nil {
+			log.Info("webhook on the public listener", "path", opts.WebhookPath)
+		} else {
+			log.Warn("WEBHOOK_SECRET is set but restart mode has no proxy to carry the webhook: give --webhook-listen")
+		}
+	}
 	g.Go(func() error { return forwardHup(gctx, opts.Hup, r.trig) })
 	g.Go(func() error { return r.state.beat(gctx, r.heartbeat()) })
 	g.Go(func() error {
+		pulls.firstStart(gctx, log)
 		err := r.loop(gctx)
 		var closeListener func(context.Context) error
 		if srv != nil {

@@ -48,9 +48,13 @@ type options struct {
 	DrainTimeout time.Duration
 	StopTimeout  time.Duration
 	LogFormat    string
+	// The GitHub webhook for pull deploys (on with WEBHOOK_SECRET).
+	WebhookPath   string
+	WebhookListen string // its own address; needed in restart mode
 
-	Stdout io.Writer // the app's output, and the receiver's when LogTo is nil
-	LogTo  io.Writer // the receiver's own log lines; Stderr in Main
+	Getenv func(string) string // WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH
+	Stdout io.Writer           // the app's output, and the receiver's when LogTo is nil
+	LogTo  io.Writer           // the receiver's own log lines; Stderr in Main
 	Hup    <-chan os.Signal
 
 	// Knobs for tests; zero means the production value.
@@ -65,7 +69,7 @@ type options struct {
 var envFlags = map[string]string{"root": "APP_ROOT", "listen": "LISTEN"}
 
 func newRootCmd(d deps) *cobra.Command {
-	opts := &options{Stdout: d.stdout, LogTo: d.stderr, Hup: d.hup}
+	opts := &options{Stdout: d.stdout, LogTo: d.stderr, Hup: d.hup, Getenv: d.getenv}
 	cmd := &cobra.Command{
 		Use:   "receiver",
 		Short: "Run the app, proxy to it, and switch releases with no downtime",
@@ -102,6 +106,8 @@ APP_ROOT/.ship/state.json.`,
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long the old release may take to finish its requests")
 	f.DurationVar(&opts.StopTimeout, "stop-timeout", defaultStopTimeout, "how long after SIGTERM before SIGKILL")
 	f.StringVar(&opts.LogFormat, "log-format", "text", "text or json")
+	f.StringVar(&opts.WebhookPath, "webhook-path", defaultWebhookPath, "path of the GitHub webhook on the public listener (on when WEBHOOK_SECRET is set)")
+	f.StringVar(&opts.WebhookListen, "webhook-listen", "", "serve the webhook on its own address instead (needed in restart mode, where the app owns the port)")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		fmt.Fprintln(c.ErrOrStderr(), c.UsageString())
 		return usageError{err}

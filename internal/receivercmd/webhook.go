@@ -1,0 +1,84 @@
+package receivercmd
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+
+	shipdeploy "github.com/shipdeploy/ship/internal/deploy"
+	"github.com/shipdeploy/ship/internal/pull"
+	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/webhook"
+)
+
+// Defaults of the webhook flags.
+const defaultWebhookPath = "/deploy"
+
+// pullSide is the receiver's part in pull deploys: the GitHub webhook, the
+// queue that runs its deploys one at a time, and the first-start deploy.
+type pullSide struct {
+	hook   *webhook.Handler // nil: no endpoint (no WEBHOOK_SECRET)
+	queue  *webhook.Queue
+	puller *pull.Deployer
+}
+
+// newPullSide reads WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH and
+// GITHUB_REPOSITORY. Deploys go through the same pipeline and lock as
+// `ship deploy`, on this machine; the receiver's own reload loop then
+// switches to the new release.
+func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) *pullSide {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	p := &pullSide{puller: pull.FromEnv(getenv, opts.Root)}
+	p.puller.Wait, p.puller.Logger = shipdeploy.DefaultWait, log
+	p.puller.Out = io.Discard // outcomes are logged; progress lines would break JSON logs
+
+	p.queue = webhook.NewQueue(func(ctx context.Context, req webhook.Request) (int, error) {
+		res, err := p.puller.Deploy(ctx, req.Commit, req.Ref, req.By())
+		if err != nil {
+			return 0, err
+		}
+		return res.Release, nil
+	}, log)
+	cfg := webhook.ConfigFromEnv(getenv)
+	cfg.Queue, cfg.Logger = p.queue, log
+	cfg.DeliveriesFile = filepath.Join(l.ShipDir(), "webhook-deliveries")
+	cfg.Log = func(e release.LogEntry) {
+		if err := release.AppendLog(fsys, l, e); err != nil {
+			log.Warn("cannot append to the audit trail", "err", err)
+		}
+	}
+	if h := webhook.New(cfg); h.Enabled() {
+		p.hook = h
+	}
+	return p
+}
+
+// route sends the webhook path to the hook and everything else to next.
+// A plain comparison, not a ServeMux: a mux would redirect unclean paths
+// that the app behind the proxy should see as they are.
+func (p *pullSide) route(path string, next http.Handler) http.Handler {
+	if p.hook == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			p.hook.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// firstStart deploys the branch when nothing was ever deployed and GIT_REPO
+// is set (a container's first boot). The deploy leaves releases/RELOAD,
+// which the reload loop's boot step then serves.
+func (p *pullSide) firstStart(ctx context.Context, log *slog.Logger) {
+	if _, err := p.puller.FirstStart(ctx); err != nil {
+		log.Error("first start: deploying the branch failed; waiting for a deploy", "err", err)
+	}
+}
