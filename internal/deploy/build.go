@@ -39,6 +39,7 @@ type run struct {
 	reloadStart time.Time
 	reusedDeps  bool
 	stageOut    []string // the current stage's output, for the reporter
+	finished    bool     // the script pruned, logged and unlocked itself
 }
 
 func newRun(h host.Host, opts Options, p *plan) *run {
@@ -53,7 +54,7 @@ func (r *run) reset() {
 	r.stage, r.failMsg, r.lockedBy = "", "", ""
 	r.aborted, r.done, r.switched = false, false, false
 	r.survey = release.Snapshot{}
-	r.swept, r.linked, r.state, r.reusedDeps = nil, nil, nil, false
+	r.swept, r.linked, r.state, r.reusedDeps, r.finished = nil, nil, nil, false, false
 	r.out = lastLines{max: 40}
 	r.stageOut = nil
 }
@@ -151,6 +152,16 @@ func (r *run) handleLine(line string) {
 		r.res.Release = atoi(arg)
 	case "commit":
 		r.res.Commit = arg
+	case "pruned":
+		f := strings.Fields(arg)
+		for _, x := range f[1:] {
+			r.res.Removed = append(r.res.Removed, atoi(x))
+		}
+	case "finished":
+		for _, x := range strings.Fields(arg) {
+			r.res.Kept = append(r.res.Kept, atoi(x))
+		}
+		r.finished = true
 	case "reused":
 		r.reusedDeps = true
 	case "linked":

@@ -154,11 +154,7 @@ func (r *run) finish(ctx context.Context) error {
 		return &StepError{Step: StagePrune, Target: r.h.String(), Release: r.res.Release, Current: r.res.Release,
 			Err: fmt.Errorf("release %d is live, but pruning or unlocking failed: %w (run `ship unlock` if the lock stayed)", r.res.Release, err)}
 	}
-	note := "kept " + joinInts(pl.Keep)
-	if len(pl.Remove) > 0 {
-		note = fmt.Sprintf("removed %s · %s", joinInts(pl.Remove), note)
-	}
-	r.addStage(StagePrune, time.Since(start), note)
+	r.addStage(StagePrune, time.Since(start), pruneNote(pl.Remove, pl.Keep))
 	return nil
 }
 
@@ -202,4 +198,12 @@ func tail(lines []string, n int) []string {
 		return lines[len(lines)-n:]
 	}
 	return lines
+}
+
+func pruneNote(removed, kept []int) string {
+	note := "kept " + joinInts(kept)
+	if len(removed) > 0 {
+		note = fmt.Sprintf("removed %s · %s", joinInts(removed), note)
+	}
+	return note
 }

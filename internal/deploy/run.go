@@ -75,6 +75,12 @@ type plan struct {
 	build      string
 	infoJSON   [4]string
 	env        []string
+	// finishInline: end in the build script when nobody waits for a
+	// receiver (noWait: --wait 0); logJSON is its audit line in fragments.
+	finishInline bool
+	noWait       bool
+	keep         int
+	logJSON      [5]string
 }
 
 // Deploy makes a new release on h and switches to it.
@@ -97,6 +103,10 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 		install: opts.Install,
 		build:   opts.Build,
 		env:     opts.Env,
+		keep:    opts.Keep,
+		noWait:  opts.Wait <= 0,
+		// Always possible; the script checks for a live receiver.
+		finishInline: true,
 	}
 	p.lockJSON = release.MarshalLine(release.LockInfo{
 		ID: id, Who: opts.By, From: hostname(), PID: os.Getpid(), Command: opts.Command, Since: time.Now().UTC(),
@@ -106,6 +116,7 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 		source = "upload"
 	}
 	p.infoJSON = infoFragments(opts.Ref, source, opts.By)
+	p.logJSON = logFragments(id, opts.Ref, opts.By)
 
 	var upload *os.File
 	if p.upload {
@@ -153,12 +164,22 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 		break
 	}
 
-	// The switch happened: wait for the receiver, roll back on a no.
-	if err := r.awaitReload(ctx); err != nil {
-		return nil, err
-	}
-	if err := r.finish(ctx); err != nil {
-		return nil, err
+	if r.finished {
+		// Nobody to wait for: the script pruned, logged and unlocked.
+		note := "requested; not waiting (--wait 0)"
+		if opts.Wait > 0 {
+			note = "no receiver running (no fresh .ship/state.json): the app was not reloaded"
+		}
+		r.addStage(StageReload, time.Since(r.reloadStart), note)
+		r.addStage(StagePrune, 0, pruneNote(r.res.Removed, r.res.Kept))
+	} else {
+		// The switch happened: wait for the receiver, roll back on a no.
+		if err := r.awaitReload(ctx); err != nil {
+			return nil, err
+		}
+		if err := r.finish(ctx); err != nil {
+			return nil, err
+		}
 	}
 	r.res.Duration = time.Since(start)
 	opts.Report.Done(&r.res)
@@ -174,6 +195,19 @@ func infoFragments(ref, source, by string) [4]string {
 		`,"commit":"`,
 		`","ref":` + js(ref) + `,"source":` + js(source) + `,"by":` + js(by) + `,"built_at":"`,
 		`"}`,
+	}
+}
+
+// logFragments is the audit line of a deploy that finishes in the script,
+// around its time, release, previous release and commit.
+func logFragments(id, ref, by string) [5]string {
+	js := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	return [5]string{
+		`{"time":"`,
+		`","kind":"deploy","id":` + js(id) + `,"result":"ok","release":`,
+		`,"previous":`,
+		`,"commit":"`,
+		`","ref":` + js(ref) + `,"by":` + js(by) + `,"detail":"finished on the host"}`,
 	}
 }
 

@@ -111,6 +111,7 @@ func buildScript(p *plan) string {
 	s.line(`  f=0; [ -f "$d/.ship/release.json" ] && f=1; bad=0; [ -f "$d/.ship/bad.json" ] && bad=1`)
 	s.line(`  if [ $f = 0 ]; then rm -rf "$d" && { printf '%%s %%s\n' %s "$b"; continue; }; fi`, q(p.tag+"swept"))
 	s.marker("release", `"$b" "$f" "$bad"`)
+	s.line(`  fin="${fin:-} $b"`)
 	s.line(`done`)
 	// The receiver's state, and the host's clock to judge its heartbeat by.
 	s.line(`if [ -f .ship/state.json ]; then printf '%%s ' %s; tr -d '\n' < .ship/state.json; echo`, q(p.tag+"state"))
@@ -194,6 +195,9 @@ func buildScript(p *plan) string {
 	s.stage(StageReload)
 	s.line(`printf '%%s%%s%%s\n' %s "$n" '}' > releases/.RELOAD.tmp && mv -f releases/.RELOAD.tmp releases/RELOAD || fail "cannot write releases/RELOAD"`,
 		q(`{"id":`+strconv.Quote(p.id)+`,"release":`))
+	if p.finishInline {
+		s.finishInline(p)
+	}
 	s.marker("done", `"$n"`)
 	return s.b.String()
 }
@@ -277,4 +281,34 @@ func plainBunInstall(cmd string) bool {
 		}
 	}
 	return true
+}
+
+// finishInline ends the deploy in the same trip when nobody waits for a
+// receiver: --wait 0, or no state.json refreshed in the last minute (a live
+// receiver rewrites it every few seconds). It prunes by the rule of
+// release.PlanPrune (the newest keep finished releases, never the new one,
+// the previous current or the one the receiver serves), appends the audit
+// line and frees the lock. Otherwise ship waits and finishes in Go.
+func (s *script) finishInline(p *plan) {
+	cond := `[ ! -f .ship/state.json ] || [ -z "$(find .ship/state.json -mmin -1 2>/dev/null)" ]`
+	if p.noWait {
+		cond = "true"
+	}
+	s.line(`if %s; then`, cond)
+	s.line(`  case $cur in releases/[1-9]*) curnum=${cur#releases/}; curnum=${curnum%%/} ;; *) curnum=0 ;; esac`)
+	s.line(`  serving=0; [ -f .ship/state.json ] && serving=$(tr -d ' \n' < .ship/state.json | sed -n 's/.*"serving":{"release":\([0-9]*\).*/\1/p')`)
+	s.line(`  kept=0; keep=""; removed=""`)
+	s.line(`  for b in $(printf '%%s\n' $fin $n | sort -rn); do`)
+	s.line(`    if [ "$b" = "$n" ] || [ "$b" = "$curnum" ] || [ "$b" = "${serving:-0}" ] || [ $kept -lt %d ]; then kept=$((kept+1)); keep="$b $keep"`, p.keep)
+	s.line(`    else rm -rf "releases/$b" && removed="$removed $b"; fi`)
+	s.line(`  done`)
+	s.line(`  if [ -n "$removed" ]; then for d in .ship/deps/*; do [ -d "$d" ] || continue; used=0`)
+	s.line(`    for l in releases/*/node_modules; do [ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && { used=1; break; }; done`)
+	s.line(`    [ $used = 1 ] || rm -rf "$d"; done; fi`)
+	s.line(`  printf '%%s%%s%%s%%s%%s%%s%%s%%s%%s\n' %s "$built" %s "$n" %s "$curnum" %s "${commit:-}" %s >> .ship/log.jsonl`,
+		q(p.logJSON[0]), q(p.logJSON[1]), q(p.logJSON[2]), q(p.logJSON[3]), q(p.logJSON[4]))
+	s.line(`  unlock`)
+	s.marker("pruned", `"$kept" $removed`)
+	s.marker("finished", `$keep`)
+	s.line(`fi`)
 }

@@ -250,14 +250,16 @@ func (c *Client) Close() error {
 		c.mu.Lock()
 		c.closing = true
 		c.mu.Unlock()
+		// The connection first: closing SFTP first would wait a round trip
+		// for the server to confirm, for nothing.
+		err := c.conn.Close()
 		select {
 		case <-c.sftpDone:
 			if c.sftpc != nil {
 				c.sftpc.Close()
 			}
-		default: // still starting: closing the connection ends it
+		default: // still starting: closing the connection ended it
 		}
-		err := c.conn.Close()
 		if err != nil && !errors.Is(err, net.ErrClosed) && !c.isDead() {
 			c.closeErr = fmt.Errorf("close connection to %s: %w", c.name, err)
 		}
