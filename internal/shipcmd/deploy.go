@@ -61,6 +61,7 @@ rest.`,
 	fl.StringVar(&f.wait, "wait", "", "how long to wait for the receiver's answer; 0 does not wait (default 60s) [SHIP_WAIT]")
 	fl.StringVar(&f.lockWait, "lock-wait", "", "how long to wait for another deploy's lock (default 0: fail at once) [SHIP_LOCK_WAIT]")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the results as JSON on stdout (progress goes to stderr)")
+	addGitHubFlags(fl) // actions.go
 	return cmd
 }
 
@@ -98,12 +99,14 @@ func (a *app) deploySettings(cmd *cobra.Command, f *deployFlags, target string) 
 	return s.overlay(o), hosts, nil
 }
 
-func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags, args []string) error {
+func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags, args []string) (err error) {
 	progress := a.stdout
 	if f.jsonOut {
 		progress = a.stderr
 	}
+	ci, progress := a.startCI(cmd, progress) // GitHub Actions and Deployments (actions.go); inert elsewhere
 	var results []*deploy.Result
+	defer func() { ci.finish(ctx, results, err) }()
 	for _, target := range args {
 		s, hosts, err := a.deploySettings(cmd, f, target)
 		if err != nil {
@@ -114,6 +117,7 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		if err != nil {
 			return &usageError{cmd: "deploy", err: err}
 		}
+		opts.Report = ci.reporter(ctx, opts)
 		for _, hs := range hosts {
 			h, err := a.dial(ctx, hs, s)
 			if err != nil {
@@ -225,6 +229,9 @@ func (a *app) explainDeployFailure(w interface{ Write([]byte) (int, error) }, ta
 	switch {
 	case errors.Is(err, deploy.ErrUnhealthy):
 		fmt.Fprintf(w, "✗ release %d never took traffic on %s: %v\n", se.Release, hs, se.Err)
+		if se.Current > 0 && se.Current != se.Release {
+			cur = fmt.Sprintf("release %d kept serving and current is back on it", se.Current)
+		}
 		fmt.Fprintf(w, "  %s; release %d is marked bad. The lock is released.\n", cur, se.Release)
 	default:
 		rel := "the deploy"
