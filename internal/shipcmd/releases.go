@@ -1,14 +1,12 @@
 package shipcmd
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
 )
@@ -33,18 +31,11 @@ func (a *app) newReleasesCmd() *cobra.Command {
 		Short: "List the releases on a target, newest first",
 		Args:  needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				l := release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}
-				snap, err := release.Read(h, l)
-				if err != nil {
-					return err
-				}
+			return a.withSnapshot(cmd.Context(), cmd, args[0], func(h host.Host, l release.Layout, snap *release.Snapshot) error {
 				st, _ := release.ReadState(h, l)
 				views := releaseViews(snap, st)
 				if jsonOut {
-					enc := json.NewEncoder(a.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(views)
+					return a.writeJSON(views)
 				}
 				if len(views) == 0 {
 					fmt.Fprintf(a.stdout, "no releases in %s on %s yet: ship deploy %s\n", l.Releases(), h, args[0])

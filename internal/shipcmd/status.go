@@ -1,13 +1,11 @@
 package shipcmd
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
 )
@@ -28,12 +26,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 		Short: "Show what a target serves, the receiver's last reload, and the lock",
 		Args:  needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				l := release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}
-				snap, err := release.Read(h, l)
-				if err != nil {
-					return err
-				}
+			return a.withSnapshot(cmd.Context(), cmd, args[0], func(h host.Host, l release.Layout, snap *release.Snapshot) error {
 				st, err := release.ReadState(h, l)
 				if err != nil {
 					return err
@@ -44,9 +37,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 				}
 				v := statusView{Target: h.String(), Root: l.Root, Current: snap.Current, Receiver: st, Alive: st.Alive(time.Now()), Lock: lock}
 				if jsonOut {
-					enc := json.NewEncoder(a.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(v)
+					return a.writeJSON(v)
 				}
 				a.printStatus(v)
 				return nil
