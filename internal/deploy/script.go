@@ -131,7 +131,9 @@ func buildScript(p *plan) string {
 		s.line("commit=%s", q(p.commit))
 		s.marker("commit", `"$commit"`)
 	} else {
-		g := `git -c protocol.ext.allow=never --git-dir=.ship/repo.git`
+		// No automatic maintenance after each fetch (a process per deploy);
+		// the finish runs gc now and then instead.
+		g := `git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git`
 		s.line(`[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"`)
 		s.line(`%s fetch -q --prune --no-tags -- %s '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || fail "git fetch from the repository failed"`, g, q(p.repo))
 		// An exact commit (a webhook's "after") wins over the ref, which
@@ -250,7 +252,7 @@ func looksLikeCommit(ref string) bool {
 func (s *script) deps(install string) {
 	s.line(`key=""`)
 	s.line(`if [ -f "$rel/package.json" ] && command -v sha256sum >/dev/null 2>&1; then`)
-	s.line(`  key=$( (cd "$rel" && cat package.json bun.lock bun.lockb bunfig.toml .npmrc 2>/dev/null; printf '%%s' %s) | sha256sum | cut -c1-20)`, q(install))
+	s.line(`  key=$( (cd "$rel" && cat package.json bun.lock bun.lockb bunfig.toml .npmrc 2>/dev/null; printf '%%s' %s) | sha256sum); key=${key%%%%" "*}`, q(install))
 	s.line(`fi`)
 	s.line(`deps=.ship/deps/$key`)
 	s.line(`if [ -n "$key" ] && [ -f "$deps/.complete" ] && [ ! -e "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then`)
@@ -305,6 +307,10 @@ func (s *script) finishInline(p *plan) {
 	s.line(`  if [ -n "$removed" ]; then for d in .ship/deps/*; do [ -d "$d" ] || continue; used=0`)
 	s.line(`    for l in releases/*/node_modules; do [ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && { used=1; break; }; done`)
 	s.line(`    [ $used = 1 ] || rm -rf "$d"; done; fi`)
+	if !p.upload {
+		// Pack the mirror's loose objects every 20th release.
+		s.line(`  [ $((n %% 20)) = 0 ] && git --git-dir=.ship/repo.git gc --auto --quiet >/dev/null 2>&1`)
+	}
 	s.line(`  printf '%%s%%s%%s%%s%%s%%s%%s%%s%%s\n' %s "$built" %s "$n" %s "$curnum" %s "${commit:-}" %s >> .ship/log.jsonl`,
 		q(p.logJSON[0]), q(p.logJSON[1]), q(p.logJSON[2]), q(p.logJSON[3]), q(p.logJSON[4]))
 	s.line(`  unlock`)
