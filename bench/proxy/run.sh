@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Proxy benchmark: bun hello direct, behind nginx (1 worker, upstream
-# keepalive), and behind ship's proxy (internal/proxy served by proxyd, the
-# way the receiver serves it), all on loopback, measured with
-# `wrk -t2 -c8 -d10s --latency`. Prints one table.
+# keepalive 64), and behind ship's proxy (internal/proxy in proxyd: the
+# native front Proxy.Serve, which the receiver uses, and for comparison the
+# http.Server front), all on loopback. Each target gets
+# `wrk -t2 -c8 -d10s --latency` (throughput, p50, p99, CPU per request of
+# the process behind it, peak RSS) and a short one-connection run (latency
+# with nothing queued). Prints one table and the ratios against the goals.
 #
-#   bench/proxy/run.sh            # from the repository root or anywhere
+#   bench/proxy/run.sh                 # from anywhere; about 75 s
 #   DURATION=5s bench/proxy/run.sh
 #
-# Needs: go, bun (PATH or /usr/local/bin/bun), nginx (nginx-light), wrk.
-# Everything it starts, it stops on exit.
+# Needs: go, bun (PATH or /usr/local/bin/bun), nginx (nginx-light), wrk,
+# curl. Everything it starts, it stops on exit.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
+C1_DURATION=${C1_DURATION:-3s}
 WRK=(wrk -t2 -c8 -d"$DURATION" --latency)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -115,7 +119,7 @@ to_us() {
 
 # measure NAME URL PID...: warm up, run wrk, record req/s, p50, p99 and the
 # CPU time the PIDs used per request.
-declare -A RPS P50 P99 CPU
+declare -A RPS P50 P99 CPU P50C1
 measure() {
 	local name=$1 url=$2
 	shift 2
@@ -135,15 +139,19 @@ measure() {
 	local reqs
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 	CPU[$name]=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+	# One connection: the latency a request gets when nothing queues.
+	out=$(wrk -t1 -c1 -d"$C1_DURATION" --latency "$url")
+	P50C1[$name]=$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")
 }
 
-# ship_run NAME FRONT: start proxyd with that front, measure it, keep its
-# peak RSS, stop it.
+# ship_run NAME FRONT [VAR=VALUE...]: start proxyd with that front (and
+# environment), measure it, keep its peak RSS, stop it.
 declare -A RSS
 ship_run() {
 	local name=$1 front=$2 port
+	shift 2
 	port=$(free_port)
-	"$tmp/proxyd" -front "$front" -listen "127.0.0.1:$port" -backend "127.0.0.1:$app_port" 2>"$tmp/proxyd-$front.log" &
+	env "$@" "$tmp/proxyd" -front "$front" -listen "127.0.0.1:$port" -backend "127.0.0.1:$app_port" 2>"$tmp/proxyd-$name.log" &
 	local pid=$!
 	pids+=($pid)
 	wait_up "http://127.0.0.1:$port/"
@@ -164,21 +172,25 @@ ship_run ship-nethttp nethttp
 echo
 echo "proxy benchmark: bun hello on loopback, $(nproc) cores, wrk -t2 -c8 -d$DURATION --latency"
 echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews all rows)"
-echo "(CPU/req: user+system time of the measured process per request: bun itself for the direct row, the proxy otherwise)"
-printf '%-30s %10s %9s %9s %13s %12s\n' "target" "req/s" "p50 µs" "p99 µs" "CPU/req" "peak RSS"
+echo "(CPU/req: user+system time of the measured process per request: bun itself for the direct row, the proxy otherwise;"
+echo " p50 µs, c1: wrk -t1 -c1 -d$C1_DURATION, the latency with nothing queued)"
+printf '%-30s %10s %9s %9s %13s %12s %12s\n' "target" "req/s" "p50 µs" "p99 µs" "CPU/req" "peak RSS" "p50 µs, c1"
 row() {
 	local name=$1 label=$2 rss=${RSS[$1]:-} cpu="${CPU[$1]} µs"
-	printf '%-30s %10.0f %9.0f %9.0f %13s %12s\n' "$label" "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}" \
-		"$cpu" "$([ -n "$rss" ] && echo "$((rss / 1024)) MB" || echo -)"
+	printf '%-30s %10.0f %9.0f %9.0f %13s %12s %12.0f\n' "$label" "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}" \
+		"$cpu" "$([ -n "$rss" ] && echo "$((rss / 1024)) MB" || echo -)" "${P50C1[$name]}"
 }
 row bun "bun direct"
 row nginx "nginx (1 worker, keepalive 64)"
 row ship "ship proxy (Proxy.Serve)"
 row ship-nethttp "ship proxy (http.Server)"
 echo
-awk -v s="${RPS[ship]}" -v n="${RPS[nginx]}" -v sp="${P50[ship]}" -v bp="${P50[bun]}" -v np="${P50[nginx]}" \
-	-v h="${RPS[ship-nethttp]}" -v hp="${P50[ship-nethttp]}" -v rss="${RSS[ship]}" 'BEGIN {
-	printf "ship/nginx throughput:       %.2f   (goal >= 0.60)  [http.Server front: %.2f]\n", s / n, h / n
-	printf "ship added p50 vs direct:    %.0f µs (goal <= 200)  [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp - bp, np - bp, hp - bp
-	printf "ship peak RSS (VmHWM):       %.1f MB (goal < 30)\n", rss / 1024
+awk -v s="${RPS[ship]}" -v n="${RPS[nginx]}" -v h="${RPS[ship-nethttp]}" \
+	-v sp="${P50[ship]}" -v bp="${P50[bun]}" -v np="${P50[nginx]}" -v hp="${P50[ship-nethttp]}" \
+	-v sp1="${P50C1[ship]}" -v bp1="${P50C1[bun]}" -v np1="${P50C1[nginx]}" -v hp1="${P50C1[ship-nethttp]}" \
+	-v rss="${RSS[ship]}" 'BEGIN {
+	printf "ship/nginx throughput:        %.2f  (goal >= 0.60)  [http.Server front: %.2f]\n", s / n, h / n
+	printf "ship added p50 vs direct, c8: %.0f µs (goal <= 200)  [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp - bp, np - bp, hp - bp
+	printf "ship added p50 vs direct, c1: %.0f µs                [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp1 - bp1, np1 - bp1, hp1 - bp1
+	printf "ship peak RSS (VmHWM):        %.1f MB (goal < 30)\n", rss / 1024
 }'

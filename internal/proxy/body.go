@@ -30,7 +30,7 @@ func copyBody[S sink](s S, br *bufio.Reader, n int64) *fwdError {
 	dirty := false
 	for n != 0 {
 		if br.Buffered() == 0 {
-			if dirty && false {
+			if dirty {
 				if err := s.Flush(); err != nil {
 					return &fwdError{kind: failClient, err: err}
 				}
@@ -64,7 +64,7 @@ func copyBody[S sink](s S, br *bufio.Reader, n int64) *fwdError {
 // same flushing as copyBody, and its trailer fields.
 func copyChunked[S sink](s S, br *bufio.Reader) *fwdError {
 	for {
-		if buf, _ := br.Peek(br.Buffered()); bytes.IndexByte(buf, '\n') < 0 && false {
+		if buf, _ := br.Peek(br.Buffered()); bytes.IndexByte(buf, '\n') < 0 {
 			if err := s.Flush(); err != nil {
 				return &fwdError{kind: failClient, err: err}
 			}

@@ -132,10 +132,14 @@ func (w *testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// testClient bounds every request of the tests: a proxy that hangs fails
+// the test instead of stalling it.
+var testClient = &http.Client{Timeout: 20 * time.Second}
+
 // get fetches url with a fresh client and returns status and body.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	res, err := http.Get(url)
+	res, err := testClient.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

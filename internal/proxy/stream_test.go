@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
@@ -32,9 +33,27 @@ func testServerSentEvents(t *testing.T, front string) {
 	p := newTestProxy(t, Options{})
 	p.Switch(a.b)
 	url := startProxy(t, p, front)
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	type result struct {
+		res *http.Response
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := testClient.Do(req)
+		got <- result{res, err}
+	}()
+	var res *http.Response
+	select {
+	case r := <-got:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		res = r.res
+	case <-time.After(3 * time.Second):
+		t.Fatal("the response head did not arrive while the stream was open: buffered")
 	}
 	defer res.Body.Close()
 	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
@@ -165,7 +184,7 @@ func testLargeBodies(t *testing.T, front string) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := http.Post(url+"/?echo=1", "application/octet-stream", tt.reader())
+			res, err := testClient.Post(url+"/?echo=1", "application/octet-stream", tt.reader())
 			if err != nil {
 				t.Fatal(err)
 			}

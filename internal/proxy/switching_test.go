@@ -35,7 +35,7 @@ func testLongRequestFinishesOnOldBackend(t *testing.T, front string) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := http.Get(url + "/slow")
+		res, err := testClient.Get(url + "/slow")
 		if err != nil {
 			done <- result{body: err.Error()}
 			return
@@ -84,7 +84,7 @@ func testDrainTimesOut(t *testing.T, front string) {
 	p := newTestProxy(t, Options{})
 	p.Switch(a.b)
 	url := startProxy(t, p, front)
-	go http.Get(url)
+	go testClient.Get(url) // stays in flight until release
 	waitFor(t, func() bool { return a.b.InFlight() == 1 })
 	p.Switch(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -161,7 +161,7 @@ func testRefusedRetriesOnNewBackend(t *testing.T, front string) {
 		p.Switch(a.b)
 	}()
 	req, _ := http.NewRequest("POST", url, strings.NewReader("payload"))
-	res, err := http.DefaultClient.Do(req)
+	res, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func testHeaders(t *testing.T, front string) {
 			req.Header.Set("Proxy-Authorization", "Basic Zm9vOmJhcg==")
 			req.Header.Set("Te", "trailers, deflate")
 			req.Header.Set("X-App", "passes")
-			res, err := http.DefaultClient.Do(req)
+			res, err := testClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +175,7 @@ func testLowerCaseResponseHeaders(t *testing.T, front string) {
 	p.Switch(NewBackend(ln.Addr().String()))
 	url := startProxy(t, p, front)
 	for range 3 { // the same pooled connection each time
-		res, err := http.Get(url)
+		res, err := testClient.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func testStaleKeepAlive(t *testing.T, front string) {
 		before := served.Load()
 		for range 5 {
 			time.Sleep(3 * checkIdleAfter)
-			res, err := http.Post(url, "text/plain", strings.NewReader("body"))
+			res, err := testClient.Post(url, "text/plain", strings.NewReader("body"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +252,7 @@ func testStaleKeepAlive(t *testing.T, front string) {
 	t.Run("POST right away is not retried", func(t *testing.T) {
 		get(t, url) // leaves a dead connection in the pool
 		before := served.Load()
-		res, err := http.Post(url, "text/plain", strings.NewReader("body"))
+		res, err := testClient.Post(url, "text/plain", strings.NewReader("body"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func testClientGoneIsNotUpstreamError(t *testing.T, front string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if _, err := http.DefaultClient.Do(req); err == nil {
+	if _, err := testClient.Do(req); err == nil {
 		t.Fatal("request did not time out")
 	}
 	waitFor(t, func() bool { return a.b.InFlight() == 0 })
