@@ -64,7 +64,11 @@ func runReceiver(ctx context.Context, opts *options) error {
 	pulls := newPullSide(opts, l, r.fsys, log)
 
 	listen := opts.Listen
-	var srv *http.Server
+	// The public front: the proxy's own HTTP/1.1 server (fast), or, when
+	// the webhook shares the port, an http.Server that routes its path.
+	var serve func() error
+	var stopFront func(context.Context) error
+	closeFront := func() {}
 	var ln net.Listener
 	if opts.Mode == modeProxy {
 		var err error
@@ -73,15 +77,19 @@ func runReceiver(ctx context.Context, opts *options) error {
 		}
 		listen = ln.Addr().String()
 		r.proxy = proxy.New(proxy.Options{Logger: log})
-		var handler http.Handler = r.proxy
-		if opts.WebhookListen == "" {
-			handler = pulls.route(opts.WebhookPath, r.proxy)
-		}
-		srv = &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout:       idleTimeout,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		if pulls.hook == nil || opts.WebhookListen != "" {
+			serve = func() error { return r.proxy.Serve(ln) }
+			stopFront = r.proxy.Shutdown
+		} else {
+			srv := &http.Server{
+				Handler:           pulls.route(opts.WebhookPath, r.proxy),
+				ReadHeaderTimeout: readHeaderTimeout,
+				IdleTimeout:       idleTimeout,
+				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			}
+			serve = func() error { return srv.Serve(ln) }
+			stopFront = srv.Shutdown
+			closeFront = func() { _ = srv.Close() } // what Shutdown left (hijacked, slow)
 		}
 	} else {
 		host, port, err := splitListen(opts.Listen)
@@ -99,9 +107,9 @@ func runReceiver(ctx context.Context, opts *options) error {
 	log.Info("receiver started", "root", opts.Root, "mode", opts.Mode, "listen", listen, "pid", os.Getpid())
 
 	g, gctx := errgroup.WithContext(ctx)
-	if srv != nil {
+	if serve != nil {
 		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve %s: %w", listen, err)
 			}
 			return nil
@@ -126,7 +134,7 @@ func runReceiver(ctx context.Context, opts *options) error {
 				return nil
 			})
 			log.Info("webhook listening", "addr", opts.WebhookListen)
-		} else if srv != nil {
+		} else if serve != nil {
 			log.Info("webhook on the public listener", "path", opts.WebhookPath)
 		} else {
 			log.Warn("WEBHOOK_SECRET is set but restart mode has no proxy to carry the webhook: give --webhook-listen")
@@ -137,14 +145,8 @@ func runReceiver(ctx context.Context, opts *options) error {
 	g.Go(func() error {
 		pulls.firstStart(gctx, log)
 		err := r.loop(gctx)
-		var closeListener func(context.Context) error
-		if srv != nil {
-			closeListener = srv.Shutdown
-		}
-		r.shutdown(closeListener)
-		if srv != nil {
-			_ = srv.Close() // what Shutdown left (hijacked, slow)
-		}
+		r.shutdown(stopFront)
+		closeFront()
 		return err
 	})
 	err := g.Wait()
