@@ -114,6 +114,9 @@ func hop(ctx context.Context, cfg *Config, hk *hostKeys, keys *keyring, via *ssh
 	var conn net.Conn
 	if via == nil {
 		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn = QuickAck(conn)
+		}
 	} else {
 		conn, err = via.DialContext(ctx, "tcp", addr)
 	}

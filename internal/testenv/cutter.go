@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"github.com/shipdeploy/ship/internal/remote"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -108,10 +109,16 @@ func (c *Cutter) accept() {
 	defer c.wg.Done()
 	for {
 		conn, err := c.ln.Accept()
+		if err == nil {
+			conn = remote.QuickAck(conn)
+		}
 		if err != nil {
 			return // closed
 		}
 		up, err := net.Dial("tcp", c.upstream)
+		if err == nil {
+			up = remote.QuickAck(up)
+		}
 		if err != nil {
 			conn.Close()
 			continue
