@@ -8,6 +8,7 @@ package deploybench
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,10 +25,17 @@ func BenchmarkRedeploy(b *testing.B) {
 	testenv.Bun(b)
 	sshd := testenv.StartSSHD(b)
 	ship := buildShip(b)
-	for _, link := range []struct {
+	type scenario struct {
 		name    string
-		latency time.Duration // each way
-	}{{"loopback", 0}, {"rtt-50ms", 25 * time.Millisecond}} {
+		latency time.Duration // each way, between ship and the server
+		daemon  bool          // the repository is served by git daemon, not read from the server's disk
+	}
+	for _, link := range []scenario{
+		{"loopback/repo-on-disk", 0, false},
+		{"rtt-50ms/repo-on-disk", 25 * time.Millisecond, false},
+		{"loopback/git-daemon", 0, true},
+		{"rtt-50ms/git-daemon", 25 * time.Millisecond, true},
+	} {
 		b.Run(link.name, func(b *testing.B) {
 			addr := sshd.Addr
 			if link.latency > 0 {
@@ -36,6 +44,9 @@ func BenchmarkRedeploy(b *testing.B) {
 				addr = c.Addr()
 			}
 			r := newRig(b, sshd, ship, addr)
+			if link.daemon {
+				r.url = gitDaemon(b, r.repo)
+			}
 			// One deploy each to warm the mirror, Bun's caches and the page cache.
 			r.commit()
 			r.ship()
@@ -57,9 +68,9 @@ func BenchmarkRedeploy(b *testing.B) {
 			b.ReportMetric(s.Seconds(), "ship-s")
 			b.ReportMetric(p.Seconds(), "plain-s")
 			b.ReportMetric(s.Seconds()/p.Seconds(), "ship/plain")
-			fmt.Printf("%-9s redeploy, median of %d: ship %.3fs   plain ssh sequence %.3fs   ratio ship/plain %.2fx\n",
+			fmt.Printf("%-22s redeploy, median of %d: ship %.3fs   plain ssh sequence %.3fs   ratio ship/plain %.2fx\n",
 				link.name, b.N, s.Seconds(), p.Seconds(), s.Seconds()/p.Seconds())
-			if link.latency == 0 {
+			if link.latency == 0 && !link.daemon {
 				r.reportDisk(b)
 			}
 		})
@@ -73,6 +84,7 @@ type rig struct {
 	sshd                *testenv.SSHD
 	shipBin, addr       string
 	repo                string
+	url                 string // what both fetch: repo's path, or a git:// URL
 	knownHosts          string
 	shipRoot, plainRoot string
 	plainN              int
@@ -82,6 +94,7 @@ func newRig(b testing.TB, sshd *testenv.SSHD, shipBin, addr string) *rig {
 	dir := b.TempDir()
 	r := &rig{b: b, sshd: sshd, shipBin: shipBin, addr: addr, repo: testenv.AppRepo(b),
 		shipRoot: filepath.Join(dir, "ship-app"), plainRoot: filepath.Join(dir, "plain-app")}
+	r.url = r.repo
 	// known_hosts for the address used (the latency proxy has its own port).
 	line, err := os.ReadFile(sshd.KnownHostsFile)
 	if err != nil {
@@ -108,7 +121,7 @@ func (r *rig) commit() {
 }
 
 func (r *rig) ship() time.Duration {
-	cmd := exec.Command(r.shipBin, "deploy", r.sshd.User+"@"+r.addr, "--path", r.shipRoot, "--repo", r.repo,
+	cmd := exec.Command(r.shipBin, "deploy", r.sshd.User+"@"+r.addr, "--path", r.shipRoot, "--repo", r.url,
 		"--key", r.sshd.KeyFile, "--known-hosts", r.knownHosts, "--config", "/dev/null")
 	return r.timed(cmd)
 }
@@ -117,7 +130,7 @@ func (r *rig) ship() time.Duration {
 func (r *rig) plain() time.Duration {
 	r.plainN++
 	script := fmt.Sprintf(`set -e; cd %s; git clone -q %s releases/%d; cd releases/%d; bun install; bun run build; cd ../..; ln -sfn releases/%d current; touch releases/RELOAD`,
-		r.plainRoot, r.repo, r.plainN, r.plainN, r.plainN)
+		r.plainRoot, r.url, r.plainN, r.plainN, r.plainN)
 	host, port, _ := strings.Cut(r.addr, ":")
 	cmd := exec.Command("ssh", "-p", port, "-i", r.sshd.KeyFile, "-o", "UserKnownHostsFile="+r.knownHosts,
 		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-F", "/dev/null", r.sshd.User+"@"+host, script)
@@ -181,4 +194,31 @@ func buildShip(b testing.TB) string {
 		b.Fatalf("build ship: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// gitDaemon serves repo over git:// on a loopback port, as a git server on
+// the network would (GitHub, for the old scripts), and returns its URL.
+func gitDaemon(b testing.TB, repo string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	base := filepath.Dir(repo)
+	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+		"--port="+strconv.Itoa(port), "--base-path="+base, base)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := fmt.Sprintf("git://127.0.0.1:%d/%s", port, filepath.Base(repo))
+	deadline := time.Now().Add(10 * time.Second)
+	for exec.Command("git", "ls-remote", url).Run() != nil {
+		if time.Now().After(deadline) {
+			b.Fatal("git daemon did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return url
 }
