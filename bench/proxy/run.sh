@@ -61,7 +61,7 @@ wait_up() {
 }
 
 echo "building proxyd..." >&2
-(cd "$root" && go build -o "$tmp/proxyd" ./bench/proxy/proxyd)
+(cd "$root" && go build -o "$tmp/proxyd" ./bench/proxy/proxyd && go build -o "$tmp/receiver" ./cmd/receiver)
 
 app_port=$(free_port)
 PORT=$app_port "$BUN" "$here/hello.js" >"$tmp/bun.log" 2>&1 &
@@ -161,6 +161,25 @@ ship_run() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# receiver_run: the real receiver in front of its own bun (the same
+# hello.js, started by the receiver in release 1 of a temp APP_ROOT).
+receiver_run() {
+	local port rel="$tmp/app/releases/1"
+	port=$(free_port)
+	mkdir -p "$rel/.ship"
+	cp "$here/hello.js" "$rel/"
+	echo '{"number":1}' >"$rel/.ship/release.json"
+	ln -sfn releases/1 "$tmp/app/current"
+	"$tmp/receiver" --root "$tmp/app" --listen "127.0.0.1:$port" --start "exec $BUN hello.js" >"$tmp/receiver.log" 2>&1 &
+	local pid=$!
+	pids+=($pid)
+	wait_up "http://127.0.0.1:$port/"
+	measure receiver "http://127.0.0.1:$port/" "$pid"
+	RSS[receiver]=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+	kill -TERM "$pid"
+	wait "$pid" 2>/dev/null || true
+}
+
 echo "measuring ($DURATION each, wrk -t2 -c8)..." >&2
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 bun_pid=${pids[0]}
@@ -168,6 +187,7 @@ measure bun "http://127.0.0.1:$app_port/" "$bun_pid"
 measure nginx "http://127.0.0.1:$nginx_port/" "$(pgrep -P "$nginx_pid" | head -1)"
 ship_run ship native
 ship_run ship-nethttp nethttp
+receiver_run
 
 echo
 echo "proxy benchmark: bun hello on loopback, $(nproc) cores, wrk -t2 -c8 -d$DURATION --latency"
@@ -184,13 +204,15 @@ row bun "bun direct"
 row nginx "nginx (1 worker, keepalive 64)"
 row ship "ship proxy (Proxy.Serve)"
 row ship-nethttp "ship proxy (http.Server)"
+row receiver "receiver (the real program)"
 echo
 awk -v s="${RPS[ship]}" -v n="${RPS[nginx]}" -v h="${RPS[ship-nethttp]}" \
 	-v sp="${P50[ship]}" -v bp="${P50[bun]}" -v np="${P50[nginx]}" -v hp="${P50[ship-nethttp]}" \
 	-v sp1="${P50C1[ship]}" -v bp1="${P50C1[bun]}" -v np1="${P50C1[nginx]}" -v hp1="${P50C1[ship-nethttp]}" \
-	-v rss="${RSS[ship]}" 'BEGIN {
+	-v rss="${RSS[ship]}" -v r="${RPS[receiver]}" -v rp="${P50[receiver]}" -v rrss="${RSS[receiver]}" 'BEGIN {
 	printf "ship/nginx throughput:        %.2f  (goal >= 0.60)  [http.Server front: %.2f]\n", s / n, h / n
 	printf "ship added p50 vs direct, c8: %.0f µs (goal <= 200)  [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp - bp, np - bp, hp - bp
 	printf "ship added p50 vs direct, c1: %.0f µs                [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp1 - bp1, np1 - bp1, hp1 - bp1
 	printf "ship peak RSS (VmHWM):        %.1f MB (goal < 30)\n", rss / 1024
+	printf "receiver/nginx throughput:    %.2f  added p50 %.0f µs  peak RSS %.1f MB\n", r / n, rp - bp, rrss / 1024
 }'
