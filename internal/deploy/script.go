@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -77,7 +79,8 @@ func buildScript(p *plan) string {
 	}
 
 	// Release the lock if ours, and stop: used when ship goes away.
-	s.line(`unlock() { grep -qF "$lockid" .ship/lock/info.json 2>/dev/null && rm -f .ship/lock/info.json && rmdir .ship/lock; }`)
+	// Builtins only up to the one rm: every process costs milliseconds.
+	s.line(`unlock() { l=""; read -r l < .ship/lock/info.json 2>/dev/null; case $l in *"\"$lockid\""*) rm -rf .ship/lock ;; esac; }`)
 	// abort frees the lock first: the output may be gone with ship.
 	s.line(`abort() { trap '' TERM INT HUP PIPE; unlock; printf '%%s\n' %s 2>/dev/null; exit 143; }`, q(p.tag+"aborted"))
 	// PIPE too: the shell's own notice of a killed child ("Terminated")
@@ -118,7 +121,7 @@ func buildScript(p *plan) string {
 	s.marker("now", `"$(date +%s)"`)
 	s.line(`fi`)
 	s.line(`n=$((n+1)); rel=releases/$n`)
-	s.line(`mkdir "$rel" || fail "cannot create $rel"`)
+	s.line(`mkdir "$rel" "$rel/.ship" || fail "cannot create $rel"`)
 	s.marker("number", `"$n"`)
 
 	// source
@@ -175,7 +178,7 @@ func buildScript(p *plan) string {
 	s.line(`BUN_INSTALL_CACHE_DIR="$root/.ship/bun-cache"; export BUN_INSTALL_CACHE_DIR`)
 	s.stage(StageInstall)
 	if strings.TrimSpace(p.install) != "" {
-		s.deps(p.install)
+		s.deps(p.install, !p.upload)
 	}
 	s.stage(StageBuild)
 	if strings.TrimSpace(p.build) != "" {
@@ -184,7 +187,7 @@ func buildScript(p *plan) string {
 
 	// Finished: release.json, written to a temp name and renamed.
 	s.line(`built=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ)`)
-	s.line(`mkdir -p "$rel/.ship" && printf '%%s%%s%%s%%s%%s%%s%%s\n' %s "$n" %s "${commit:-}" %s "$built" %s > "$rel/.ship/release.json.tmp" && mv -f "$rel/.ship/release.json.tmp" "$rel/.ship/release.json" || fail "cannot write release.json"`,
+	s.line(`{ [ -d "$rel/.ship" ] || mkdir "$rel/.ship"; } && printf '%%s%%s%%s%%s%%s%%s%%s\n' %s "$n" %s "${commit:-}" %s "$built" %s > "$rel/.ship/release.json.tmp" && mv -f "$rel/.ship/release.json.tmp" "$rel/.ship/release.json" || fail "cannot write release.json"`,
 		q(p.infoJSON[0]), q(p.infoJSON[1]), q(p.infoJSON[2]), q(p.infoJSON[3]))
 
 	// switch: a temp link renamed over current (rename(2): never missing).
@@ -249,11 +252,21 @@ func looksLikeCommit(ref string) bool {
 // installs into the release and the result moves to .ship/deps. Four kept
 // releases then cost about one node_modules, and an unchanged lockfile
 // costs no install. Without sha256sum there is no sharing.
-func (s *script) deps(install string) {
+func (s *script) deps(install string, fromGit bool) {
 	s.line(`key=""`)
-	s.line(`if [ -f "$rel/package.json" ] && command -v sha256sum >/dev/null 2>&1; then`)
-	s.line(`  key=$( (cd "$rel" && cat package.json bun.lock bun.lockb bunfig.toml .npmrc 2>/dev/null; printf '%%s' %s) | sha256sum); key=${key%%%%" "*}`, q(install))
-	s.line(`fi`)
+	if fromGit {
+		// git already hashed the files: their blob ids (one process) and a
+		// hash of the install command made here name the dependencies.
+		s.line(`if [ -f "$rel/package.json" ]; then`)
+		s.line(`  key=%s; while read -r _ _ id _; do key="$key${id%%%%${id#????????????}}"; done <<EOF`, q(shortHash(install)))
+		s.line(`$(git --git-dir=.ship/repo.git ls-tree "$commit" -- package.json bun.lock bun.lockb bunfig.toml .npmrc)`)
+		s.line(`EOF`)
+		s.line(`fi`)
+	} else {
+		s.line(`if [ -f "$rel/package.json" ] && command -v sha256sum >/dev/null 2>&1; then`)
+		s.line(`  key=$( (cd "$rel" && cat package.json bun.lock bun.lockb bunfig.toml .npmrc 2>/dev/null; printf '%%s' %s) | sha256sum); key=${key%%%%" "*}`, q(install))
+		s.line(`fi`)
+	}
 	s.line(`deps=.ship/deps/$key`)
 	s.line(`if [ -n "$key" ] && [ -f "$deps/.complete" ] && [ ! -e "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then`)
 	s.line(`  ln -s "../../$deps/node_modules" "$rel/node_modules" || fail "cannot link $deps/node_modules"`)
@@ -300,7 +313,9 @@ func (s *script) finishInline(p *plan) {
 	s.line(`  case $cur in releases/[1-9]*) curnum=${cur#releases/}; curnum=${curnum%%/} ;; *) curnum=0 ;; esac`)
 	s.line(`  serving=0; [ -f .ship/state.json ] && serving=$(tr -d ' \n' < .ship/state.json | sed -n 's/.*"serving":{"release":\([0-9]*\).*/\1/p')`)
 	s.line(`  kept=0; keep=""; removed=""`)
-	s.line(`  for b in $(printf '%%s\n' $fin $n | sort -rn); do`)
+	// Newest first, sorted with builtins (a handful of numbers).
+	s.line(`  desc=""; for x in ${fin:-} $n; do o=""; put=0; for y in $desc; do if [ $put = 0 ] && [ "$x" -gt "$y" ]; then o="$o $x"; put=1; fi; o="$o $y"; done; [ $put = 1 ] || o="$o $x"; desc=$o; done`)
+	s.line(`  for b in $desc; do`)
 	s.line(`    if [ "$b" = "$n" ] || [ "$b" = "$curnum" ] || [ "$b" = "${serving:-0}" ] || [ $kept -lt %d ]; then kept=$((kept+1)); keep="$b $keep"`, p.keep)
 	s.line(`    else rm -rf "releases/$b" && removed="$removed $b"; fi`)
 	s.line(`  done`)
@@ -317,4 +332,10 @@ func (s *script) finishInline(p *plan) {
 	s.marker("pruned", `"$kept" $removed`)
 	s.marker("finished", `$keep`)
 	s.line(`fi`)
+}
+
+// shortHash names a command in a dependency key.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }
