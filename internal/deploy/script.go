@@ -95,7 +95,9 @@ func buildScript(p *plan) string {
 	if !p.upload {
 		s.raw(watcher)
 	}
-	s.line(`fail() { printf '%%s %%s\n' %s "$1"; exit "${2:-1}"; }`, q(p.tag+"fail"))
+	// fail waits for a fetch still running, so the lock is never freed
+	// while this deploy still writes to the mirror.
+	s.line(`fail() { printf '%%s %%s\n' %s "$1"; [ -z "${fetching:-}" ] || wait "$fetching" 2>/dev/null; exit "${2:-1}"; }`, q(p.tag+"fail"))
 
 	// lock
 	s.stage(StageLock)
@@ -104,6 +106,16 @@ func buildScript(p *plan) string {
 	s.line(`  printf '%%s ' %s; cat .ship/lock/info.json 2>/dev/null | tr -d '\n'; echo; exit %d`, q(p.tag+"locked"), exitLocked)
 	s.line(`fi`)
 	s.line(`printf '%%s\n' %s > .ship/lock/info.json || { rmdir .ship/lock; fail "cannot write the lock info"; }`, q(p.lockJSON))
+
+	// The mirror's fetch starts now, under the lock, and runs while the
+	// survey below looks around; the source stage waits for it. No
+	// automatic maintenance after each fetch (a process per deploy): the
+	// finish runs gc every 20th release instead.
+	g := `git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git`
+	if !p.upload {
+		s.line(`[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"`)
+		s.line(`%s fetch -q --prune --no-tags -- %s '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' & fetching=$!`, g, q(p.repo))
+	}
 
 	// survey: what exists now, for the decisions ship makes later.
 	s.line(`cur=$(readlink current 2>/dev/null) || cur=""`)
@@ -135,11 +147,7 @@ func buildScript(p *plan) string {
 		s.line("commit=%s", q(p.commit))
 		s.marker("commit", `"$commit"`)
 	} else {
-		// No automatic maintenance after each fetch (a process per deploy);
-		// the finish runs gc now and then instead.
-		g := `git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git`
-		s.line(`[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"`)
-		s.line(`%s fetch -q --prune --no-tags -- %s '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' || fail "git fetch from the repository failed"`, g, q(p.repo))
+		s.line(`wait "$fetching" || fail "git fetch from the repository failed"`)
 		// An exact commit (a webhook's "after") wins over the ref, which
 		// then only names the branch for release.json.
 		want := p.ref
