@@ -177,7 +177,8 @@ func buildScript(p *plan) string {
 		s.line(`for e in %s; do case $e in */) e=${e%%/}; mkdir -p "shared/$e" || fail "cannot create shared/$e" ;; esac`, shell.Join(p.shared...))
 		s.line(`  [ -e "shared/$e" ] || [ -L "shared/$e" ] || fail "shared/$e is missing on the server: create $root/shared/$e (or drop it from the shared list)"`)
 	}
-	s.line(`  rm -rf "$rel/$e"; mkdir -p "$(dirname "$rel/$e")"`)
+	// (Processes only where needed: most entries are a plain .env.)
+	s.line(`  if [ -e "$rel/$e" ] || [ -L "$rel/$e" ]; then rm -rf "$rel/$e"; fi; case $e in */*) mkdir -p "$rel/${e%%/*}" ;; esac`)
 	s.line(`  ln -s "$root/shared/$e" "$rel/$e" || fail "cannot link shared/$e"`)
 	s.marker("linked", `"$e"`)
 	s.line(`done`)

@@ -165,3 +165,38 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedEntriesAreLinked(t *testing.T) {
+	w := newWorld(t)
+	shared := filepath.Join(w.root, "shared")
+	os.MkdirAll(filepath.Join(shared, "config"), 0o755)
+	os.WriteFile(filepath.Join(shared, ".env"), []byte("SECRET=1\n"), 0o600)
+	os.WriteFile(filepath.Join(shared, "config", "app.json"), []byte("{}"), 0o644)
+
+	// Default: every entry of shared/ is linked.
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	for _, name := range []string{".env", "config"} {
+		link, err := os.Readlink(filepath.Join(w.root, "releases", "1", name))
+		if err != nil || link != filepath.Join(w.root, "shared", name) {
+			t.Errorf("releases/1/%s -> %q, %v", name, link, err)
+		}
+	}
+	// Configured: a nested file and a folder made when missing.
+	code, out := w.deploy("--shared", ".env,config/app.json,uploads/")
+	if code != 0 {
+		t.Fatalf("deploy with --shared: %d\n%s", code, out)
+	}
+	if _, err := os.Readlink(filepath.Join(w.root, "releases", "2", "config", "app.json")); err != nil {
+		t.Errorf("config/app.json not linked: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(w.root, "shared", "uploads")); err != nil || !st.IsDir() {
+		t.Errorf("shared/uploads/ not made: %v", err)
+	}
+	// A configured file that is missing fails the deploy and says what to do.
+	code, out = w.deploy("--shared", ".env.production")
+	if code == 0 || !strings.Contains(out, "shared/.env.production is missing") || w.current() != "releases/2" {
+		t.Errorf("missing shared file: %d, current %s\n%s", code, w.current(), out)
+	}
+}
