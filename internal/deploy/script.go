@@ -154,7 +154,15 @@ func buildScript(p *plan) string {
 		if p.commit != "" {
 			want = p.commit
 		}
-		s.line(`commit=$(%s rev-parse -q --verify --end-of-options %s 2>/dev/null)`, g, q(want+"^{commit}"))
+		// A branch the fetch just updated is a loose ref file: read it with
+		// the shell's read; anything else (a tag to peel, a commit id, a
+		// packed ref) asks git.
+		s.line(`commit=""`)
+		if p.commit == "" {
+			s.line(`[ -f .ship/repo.git/refs/heads/%s ] && read -r commit < .ship/repo.git/refs/heads/%s`, q(p.ref), q(p.ref))
+			s.line(`case $commit in *[!0-9a-f]*) commit="" ;; esac`)
+		}
+		s.line(`[ -n "$commit" ] || commit=$(%s rev-parse -q --verify --end-of-options %s 2>/dev/null)`, g, q(want+"^{commit}"))
 		if looksLikeCommit(want) {
 			// A commit that no branch or tag names: ask for it by id.
 			s.line(`[ -n "$commit" ] || { %s fetch -q -- %s %s && commit=$(%s rev-parse -q --verify --end-of-options %s); }`,
