@@ -121,6 +121,7 @@ func (r *run) handleLine(line string) {
 	case "stage":
 		r.endStage()
 		r.stage, r.stageStart = arg, time.Now()
+		r.opts.Report.StageStart(arg)
 	case "locked":
 		r.lockedBy = arg
 	case "current":

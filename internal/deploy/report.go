@@ -12,6 +12,8 @@ import (
 type Reporter interface {
 	// Begin: a deploy to target (host:root) of source starts.
 	Begin(target, source string)
+	// StageStart: the host began a stage; its Output follows.
+	StageStart(stage string)
 	// Output is one line of the host's output, as it arrives.
 	Output(line string)
 	// StageDone: a stage finished; output is what the host printed during it.
@@ -34,6 +36,8 @@ type TextReporter struct {
 func (t *TextReporter) Begin(target, source string) {
 	fmt.Fprintf(t.W, "ship → %s   %s\n", target, source)
 }
+
+func (t *TextReporter) StageStart(string) {}
 
 func (t *TextReporter) Output(line string) {
 	if t.Verbose {

@@ -379,13 +379,37 @@ func writeOutput(w io.Writer, name, value string) error {
 }
 
 // actionsReporter is deploy.Reporter as the Actions log shows it: a group
-// per stage and host holding that stage's output.
+// per stage and host holding that stage's output. A stage the host runs
+// opens its group when it starts and streams its output live (a long build
+// shows as it goes), fenced with stop-commands; its time and note close it.
 type actionsReporter struct {
 	w      io.Writer
 	ci     *ciRun
 	root   string
 	commit string
 	row    *targetRow
+	open   string // the stop-commands token of the open group; "" when none
+}
+
+func (r *actionsReporter) StageStart(stage string) {
+	r.closeOpen("")
+	r.open = randomToken()
+	fmt.Fprintf(r.w, "::group::%s\n", escapeData(fmt.Sprintf("%s %s (%s)", deploy.StageLabel(stage), stage, r.row.host)))
+	fmt.Fprintf(r.w, "::stop-commands::%s\n", r.open)
+}
+
+// closeOpen ends the open group, with last as its final (fenced) line.
+// It reports whether a group was open.
+func (r *actionsReporter) closeOpen(last string) bool {
+	if r.open == "" {
+		return false
+	}
+	if last != "" {
+		fmt.Fprintln(r.w, last)
+	}
+	fmt.Fprintf(r.w, "::%s::\n::endgroup::\n", r.open)
+	r.open = ""
+	return true
 }
 
 func (r *actionsReporter) Begin(target, source string) {
@@ -394,9 +418,12 @@ func (r *actionsReporter) Begin(target, source string) {
 	guardLine(r.w, fmt.Sprintf("ship → %s   %s", target, source))
 }
 
-// Output is dropped: the lines come again with StageDone or StageFailed,
-// inside their stage's group (whose title needs the stage's duration).
-func (r *actionsReporter) Output(string) {}
+// Output goes into the open group as it comes.
+func (r *actionsReporter) Output(line string) {
+	if r.open != "" {
+		fmt.Fprintln(r.w, line)
+	}
+}
 
 func (r *actionsReporter) StageDone(st deploy.StageResult, output []string) {
 	r.row.stages = append(r.row.stages, st)
@@ -415,6 +442,15 @@ func (r *actionsReporter) StageDone(st deploy.StageResult, output []string) {
 	if st.Note != "" {
 		title += "  " + st.Note
 	}
+	// The closing line leaves out the install and build notes: they quote
+	// the configured command, which the group's output already follows.
+	last := title
+	if st.Name == deploy.StageInstall || st.Name == deploy.StageBuild {
+		last = fmt.Sprintf("%s %s %.1fs", deploy.StageLabel(st.Name), st.Name, st.Duration.Seconds())
+	}
+	if r.closeOpen(last) {
+		return
+	}
 	r.group(title+" ("+r.row.host+")", output)
 }
 
@@ -425,12 +461,20 @@ func (r *actionsReporter) StageFailed(stage string, d time.Duration, reason stri
 	if reason != "" {
 		what = "failed: " + reason
 	}
-	r.group(fmt.Sprintf("%s %s %s (%s)", deploy.StageLabel(stage), stage, what, r.row.host), output)
+	title := fmt.Sprintf("%s %s %s", deploy.StageLabel(stage), stage, what)
+	if r.closeOpen(title) {
+		return
+	}
+	r.group(title+" ("+r.row.host+")", output)
 }
 
-func (r *actionsReporter) Note(msg string) { guardLine(r.w, "  "+msg) }
+func (r *actionsReporter) Note(msg string) {
+	r.closeOpen("")
+	guardLine(r.w, "  "+msg)
+}
 
 func (r *actionsReporter) Done(res *deploy.Result) {
+	r.closeOpen("")
 	r.row.res = res
 	guardLine(r.w, fmt.Sprintf("✓ %s is on release %d (%s) · %.1fs", res.Target, res.Release, shortSHA(res.Commit), res.Duration.Seconds()))
 }
