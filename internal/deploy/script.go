@@ -330,13 +330,7 @@ func (s *script) finishInline(p *plan) {
 	s.line(`if %s; then`, cond)
 	s.line(`  case $cur in releases/[1-9]*) curnum=${cur#releases/}; curnum=${curnum%%/} ;; *) curnum=0 ;; esac`)
 	s.line(`  serving=0; [ -f .ship/state.json ] && serving=$(tr -d ' \n' < .ship/state.json | sed -n 's/.*"serving":{"release":\([0-9]*\).*/\1/p')`)
-	s.line(`  kept=0; keep=""; removed=""`)
-	// Newest first, sorted with builtins (a handful of numbers).
-	s.line(`  desc=""; for x in ${fin:-} $n; do o=""; put=0; for y in $desc; do if [ $put = 0 ] && [ "$x" -gt "$y" ]; then o="$o $x"; put=1; fi; o="$o $y"; done; [ $put = 1 ] || o="$o $x"; desc=$o; done`)
-	s.line(`  for b in $desc; do`)
-	s.line(`    if [ "$b" = "$n" ] || [ "$b" = "$curnum" ] || [ "$b" = "${serving:-0}" ] || [ $kept -lt %d ]; then kept=$((kept+1)); keep="$b $keep"`, p.keep)
-	s.line(`    else rm -rf "releases/$b" && removed="$removed $b"; fi`)
-	s.line(`  done`)
+	s.raw(prunePlanShell(p.keep))
 	s.line(`  if [ -n "$removed" ]; then for d in .ship/deps/*; do [ -d "$d" ] || continue; used=0`)
 	s.line(`    for l in releases/*/node_modules; do [ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && { used=1; break; }; done`)
 	s.line(`    [ $used = 1 ] || rm -rf "$d"; done; fi`)
@@ -356,4 +350,18 @@ func (s *script) finishInline(p *plan) {
 func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:6])
+}
+
+// prunePlanShell is release.PlanPrune in shell, for the deploy that ends on
+// the host: from the finished releases in $fin, the new one $n, the previous
+// current $curnum and the served $serving, it removes what the rule drops
+// and leaves $keep and $removed (ascending, descending). TestPruneShell
+// checks that both agree.
+func prunePlanShell(keep int) string {
+	return fmt.Sprintf(`  kept=0; keep=""; removed=""
+  desc=""; for x in ${fin:-} $n; do o=""; put=0; for y in $desc; do if [ $put = 0 ] && [ "$x" -gt "$y" ]; then o="$o $x"; put=1; fi; o="$o $y"; done; [ $put = 1 ] || o="$o $x"; desc=$o; done
+  for b in $desc; do
+    if [ "$b" = "$n" ] || [ "$b" = "$curnum" ] || [ "$b" = "${serving:-0}" ] || [ $kept -lt %d ]; then kept=$((kept+1)); keep="$b $keep"
+    else rm -rf "releases/$b" && removed="$removed $b"; fi
+  done`, keep)
 }
