@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -230,4 +231,22 @@ func redacted(err error, repo string) error {
 		return err
 	}
 	return &redactedError{msg: strings.ReplaceAll(err.Error(), repo, safe), err: err}
+}
+
+// Behind reports whether commit is an ancestor of the commit current serves
+// (and not that commit itself): a push delivered after a newer one. The
+// mirror holds current's history, so a commit it does not know is not
+// behind. Any doubt answers false: deploying is the safe default.
+func (d *Deployer) Behind(ctx context.Context, commit string) (current string, behind bool) {
+	l := release.Layout{Root: d.root()}
+	snap, err := release.Read(release.LocalFS{}, l)
+	if err != nil || snap.Current == 0 {
+		return "", false
+	}
+	r, ok := snap.Find(snap.Current)
+	if !ok || r.Info == nil || r.Info.Commit == "" || r.Info.Commit == commit || !isCommitID(commit) {
+		return "", false
+	}
+	cmd := exec.CommandContext(ctx, "git", "--git-dir="+l.Mirror(), "merge-base", "--is-ancestor", commit, r.Info.Commit)
+	return r.Info.Commit, cmd.Run() == nil
 }

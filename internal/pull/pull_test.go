@@ -195,6 +195,38 @@ func TestDeployExactCommit(t *testing.T) {
 	}
 }
 
+// Behind tells a late push (an ancestor of what is live) from a newer one.
+func TestBehind(t *testing.T) {
+	testenv.Bun(t)
+	repo := testenv.AppRepo(t)
+	older := testenv.CommitVersion(t, repo, "older")
+	live := testenv.CommitVersion(t, repo, "live")
+	root := filepath.Join(t.TempDir(), "app")
+	d := &Deployer{Root: root, Repo: repo}
+	ctx := context.Background()
+	if _, behind := d.Behind(ctx, older); behind {
+		t.Error("behind before anything was deployed")
+	}
+	if _, err := d.Deploy(ctx, live, "refs/heads/main", "test"); err != nil {
+		t.Fatal(err)
+	}
+	newer := testenv.CommitVersion(t, repo, "newer") // not fetched yet
+	for _, tc := range []struct {
+		name   string
+		commit string
+		want   bool
+	}{
+		{"ancestor of the live commit", older, true},
+		{"the live commit itself", live, false},
+		{"a newer commit the mirror has not seen", newer, false},
+		{"a commit that does not exist", strings.Repeat("e", 40), false},
+	} {
+		if cur, got := d.Behind(ctx, tc.commit); got != tc.want || (got && cur != live) {
+			t.Errorf("%s: Behind = %s, %v; want %v", tc.name, cur, got, tc.want)
+		}
+	}
+}
+
 // First start deploys the branch once; later starts do nothing.
 func TestFirstStart(t *testing.T) {
 	testenv.Bun(t)

@@ -2,6 +2,7 @@ package receivercmd
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -38,6 +39,12 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	p.puller.Out = io.Discard // outcomes are logged; progress lines would break JSON logs
 
 	p.queue = webhook.NewQueue(func(ctx context.Context, req webhook.Request) (int, error) {
+		// A push that arrives after a newer one must not take the app back
+		// in time; a forced push means it.
+		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.Forced {
+			return 0, fmt.Errorf("%w: %s is an ancestor of %s, which is live (push with --force to deploy it)",
+				webhook.ErrSuperseded, req.Commit, current)
+		}
 		res, err := p.puller.Deploy(ctx, req.Commit, req.Ref, req.By())
 		if err != nil {
 			return 0, err

@@ -225,7 +225,7 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 		}
 		return o
 	}
-	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: time.Now()}
+	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: time.Now(), Forced: ev.Forced}
 	// Recorded before Submit: the deploy may start, and even end, before
 	// this handler returns, and the trail should read in order.
 	h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: delivery, Result: "accepted",

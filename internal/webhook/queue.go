@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,7 +18,15 @@ type Request struct {
 	Delivery string // X-GitHub-Delivery
 	Pusher   string
 	Received time.Time
+	// Forced: the push rewrote the branch (git push --force), so an older
+	// commit than the one deployed is meant.
+	Forced bool
 }
+
+// ErrSuperseded is returned by a RunFunc that skips a push whose commit is
+// older than the one already deployed (a late delivery): it is recorded as
+// ignored, not failed.
+var ErrSuperseded = errors.New("an older commit than the one deployed")
 
 // By is who the deploy is recorded as in release.json, the lock and the
 // log: "webhook (alice, delivery 72d3162e)".
@@ -152,7 +161,10 @@ func (q *Queue) deploy(ctx context.Context, r Request) {
 		Time: time.Now().UTC(), Kind: "webhook", ID: r.Delivery, Commit: r.Commit, Ref: r.Ref,
 		By: r.By(), Release: n, Seconds: secs,
 	}
-	if err != nil {
+	if errors.Is(err, ErrSuperseded) {
+		e.Result, e.Detail = "ignored", err.Error()
+		q.log.Info("webhook deploy skipped", "delivery", r.Delivery, "commit", r.Commit, "reason", err)
+	} else if err != nil {
 		e.Result, e.Error, e.Detail = "failed", err.Error(), "deploy failed"
 		q.log.Error("webhook deploy failed", "delivery", r.Delivery, "commit", r.Commit, "err", err, "seconds", secs)
 	} else {

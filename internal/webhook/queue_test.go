@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -193,6 +194,37 @@ func TestQueueOutcomesAreAudited(t *testing.T) {
 	}
 	if want := "accepted,failed,accepted,ok"; strings.Join(results, ",") != want {
 		t.Errorf("audit results %v, want %s", results, want)
+	}
+}
+
+// A run that skips a late push (ErrSuperseded) is recorded as ignored, and
+// the push's forced flag reaches the run.
+func TestSupersededIsIgnored(t *testing.T) {
+	var mu sync.Mutex
+	var forced []bool
+	r := newRig(t)
+	r.q.run = func(ctx context.Context, req Request) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		forced = append(forced, req.Forced)
+		return 0, fmt.Errorf("%w: older", ErrSuperseded)
+	}
+	r.send(delivery{event: "push", body: fixture(t, "push.json", map[string]any{"after": commitID(1), "forced": true})})
+	r.settle()
+	var results []string
+	for _, e := range r.auditEntries() {
+		results = append(results, e.Result)
+		if e.Result == "ignored" && (e.Error != "" || !strings.Contains(e.Detail, "older")) {
+			t.Errorf("ignored entry: %+v", e)
+		}
+	}
+	if want := "accepted,ignored"; strings.Join(results, ",") != want {
+		t.Errorf("audit results %v, want %s", results, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(forced) != 1 || !forced[0] {
+		t.Errorf("forced flags seen by the run: %v, want [true]", forced)
 	}
 }
 
