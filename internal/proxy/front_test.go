@@ -182,33 +182,19 @@ func TestServeKeepAliveAndPipelining(t *testing.T) {
 func TestServeRelaysEveryFraming(t *testing.T) {
 	// An app of the old school: answers framed by closing the connection,
 	// and chunked ones, to HTTP/1.1 and HTTP/1.0 clients.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				if req.URL.Path == "/chunked" {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n")
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close")
-			}()
+	addr := rawApp(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
+		if req.URL.Path == "/chunked" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close")
+	})
 	p := newTestProxy(t, Options{})
-	p.Switch(NewBackend(ln.Addr().String()))
+	p.Switch(NewBackend(addr))
 	url := startProxy(t, p, "native")
 
 	tests := []struct {

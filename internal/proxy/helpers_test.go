@@ -162,3 +162,28 @@ func deadAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// rawApp is a backend written at the byte level, for what net/http would
+// not send: serve handles each connection, which is closed after it. It
+// returns the address; the listener closes when the test ends.
+func rawApp(tb testing.TB, serve func(c net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}

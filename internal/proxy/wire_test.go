@@ -144,35 +144,21 @@ func TestLowerCaseResponseHeaders(t *testing.T) { eachFront(t, testLowerCaseResp
 func testLowerCaseResponseHeaders(t *testing.T, front string) {
 	// Bun writes header names in lower case; the client must see them
 	// canonical and the body framed right.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
+	addr := rawApp(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					io.WriteString(c, "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=utf-8\r\n"+
-						"x-custom-thing: 1\r\ntrailer: x-trailer\r\ntransfer-encoding: chunked\r\n\r\n"+
-						"5\r\nHello\r\n8;ext=1\r\n, World!\r\n0\r\nx-trailer: t\r\n\r\n")
-				}
-			}()
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=utf-8\r\n"+
+				"x-custom-thing: 1\r\ntrailer: x-trailer\r\ntransfer-encoding: chunked\r\n\r\n"+
+				"5\r\nHello\r\n8;ext=1\r\n, World!\r\n0\r\nx-trailer: t\r\n\r\n")
 		}
-	}()
+	})
 	p := newTestProxy(t, Options{})
-	p.Switch(NewBackend(ln.Addr().String()))
+	p.Switch(NewBackend(addr))
 	url := startProxy(t, p, front)
 	for range 3 { // the same pooled connection each time
 		res, err := testClient.Get(url)
@@ -193,32 +179,18 @@ func TestStaleKeepAlive(t *testing.T) { eachFront(t, testStaleKeepAlive) }
 func testStaleKeepAlive(t *testing.T, front string) {
 	// An app that closes each connection right after its response,
 	// without saying so: the pooled connection is dead on its next use.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var served atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, req.Body)
-				served.Add(1)
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
+	addr := rawApp(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
+		io.Copy(io.Discard, req.Body)
+		served.Add(1)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
 	p := newTestProxy(t, Options{})
-	p.Switch(NewBackend(ln.Addr().String()))
+	p.Switch(NewBackend(addr))
 	url := startProxy(t, p, front)
 
 	t.Run("GET right away is retried", func(t *testing.T) {
