@@ -1,14 +1,12 @@
 package receivercmd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,7 +71,7 @@ func TestRequestsWaitDuringRestart(t *testing.T) {
 // receiverProcess is the built receiver running as a child of the test.
 type receiverProcess struct {
 	cmd *exec.Cmd
-	out *syncBuffer
+	out *testenv.SyncBuffer
 }
 
 func startReceiverProcess(t *testing.T, wrap []string, env []string, args ...string) *receiverProcess {
@@ -82,7 +80,7 @@ func startReceiverProcess(t *testing.T, wrap []string, env []string, args ...str
 	argv := append(append(wrap, bins.receive), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
-	out := new(syncBuffer)
+	out := new(testenv.SyncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second // an app left behind must not hang the test
 	if err := cmd.Start(); err != nil {
@@ -299,22 +297,4 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,13 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 // orphanScript makes five orphans that exit after 0.1 s, then stays up long
 // enough for the test to look for their zombies.
 const orphanScript = `for i in 1 2 3 4 5; do (sleep 0.1 &); done; echo orphans made; sleep 1.5; exit 7`
 
-func startHelper(t *testing.T, mode, script string) (*exec.Cmd, *syncBuffer) {
+func startHelper(t *testing.T, mode, script string) (*exec.Cmd, *testenv.SyncBuffer) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -24,7 +26,7 @@ func startHelper(t *testing.T, mode, script string) (*exec.Cmd, *syncBuffer) {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), "SUPERVISE_HELPER="+mode, "HELPER_SCRIPT="+script)
-	out := new(syncBuffer)
+	out := new(testenv.SyncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 func start(t *testing.T, spec Spec) *Process {
@@ -39,7 +41,7 @@ func waitExit(t *testing.T, p *Process, d time.Duration) ExitStatus {
 
 func TestStartRunsInDirWithPortAndEnv(t *testing.T) {
 	dir := t.TempDir()
-	out := new(syncBuffer)
+	out := new(testenv.SyncBuffer)
 	p := start(t, Spec{
 		Dir:     dir,
 		Command: `echo "dir=$(pwd) port=$PORT name=$NAME"; echo oops >&2; exit 3`,

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
+
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 const testSecret = "s3cret: do not log me"
@@ -29,7 +31,7 @@ type rig struct {
 	srv     *httptest.Server
 	h       *Handler
 	q       *Queue
-	logs    *syncBuffer // the slog output
+	logs    *testenv.SyncBuffer // the slog output
 	mu      sync.Mutex
 	audit   []release.LogEntry
 	deploys []Request
@@ -42,7 +44,7 @@ type rigOption func(*Config)
 
 func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &syncBuffer{}}
+	r := &rig{t: t, logs: &testenv.SyncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.q = NewQueue(func(ctx context.Context, req Request) (int, error) {
 		r.mu.Lock()
@@ -210,22 +212,5 @@ func formBody(body []byte) []byte {
 
 // commitID makes a distinct, valid commit id.
 func commitID(i int) string { return fmt.Sprintf("%040x", 0xc0ffee000+i) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func readTestdata(name string) ([]byte, error) { return os.ReadFile(name) }
