@@ -37,6 +37,7 @@ type run struct {
 	waitedOnce  bool
 	hostClock   time.Time
 	reloadStart time.Time
+	start       time.Time // when Deploy began, for the audit line
 	reusedDeps  bool
 	stageOut    []string // the current stage's output, for the reporter
 	finished    bool     // the script pruned, logged and unlocked itself

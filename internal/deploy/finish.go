@@ -55,7 +55,7 @@ func (r *run) failed(ctx context.Context, err error) error {
 // when it is no.
 func (r *run) awaitReload(ctx context.Context) error {
 	start := r.reloadStart
-	alive := r.state.Alive(r.hostNow(ctx))
+	alive := r.state.Alive(r.hostNow())
 	if r.opts.Wait <= 0 || !alive {
 		note := "requested; not waiting (--wait 0)"
 		if !alive {
@@ -117,14 +117,18 @@ func (r *run) rollBack(ctx context.Context, reason string) int {
 	return current
 }
 
-// waitFor polls state.json until the receiver records a result for id.
 func (r *run) waitFor(ctx context.Context, id string, limit time.Duration) (*release.ReloadResult, error) {
+	return waitForReload(ctx, r.h, r.p.layout, id, limit)
+}
+
+// waitForReload polls state.json until the receiver records a result for id.
+func waitForReload(ctx context.Context, fsys release.FS, l release.Layout, id string, limit time.Duration) (*release.ReloadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		st, err := release.ReadState(r.h, r.p.layout)
+		st, err := release.ReadState(fsys, l)
 		if err == nil && st != nil && st.LastReload != nil && st.LastReload.ID == id {
 			return st.LastReload, nil
 		}
@@ -165,17 +169,9 @@ func (r *run) cleanup(ctx context.Context, e release.LogEntry, remove []int) err
 	e.Time = time.Now().UTC()
 	e.Kind, e.ID, e.Release, e.Previous = "deploy", r.p.id, r.res.Release, r.survey.Current
 	e.Commit, e.Ref, e.By = r.res.Commit, r.opts.Ref, r.opts.By
-	e.Seconds = time.Since(r.stageStartOfRun()).Seconds()
+	e.Seconds = time.Since(r.start).Seconds()
 	_, err := host.Output(ctx, r.h, finishScript(r.p.layout, r.p.id, remove, release.MarshalLine(e)))
 	return err
-}
-
-func (r *run) stageStartOfRun() time.Time {
-	var total time.Duration
-	for _, s := range r.res.Stages {
-		total += s.Duration
-	}
-	return time.Now().Add(-total)
 }
 
 func (r *run) addStage(name string, d time.Duration, note string) {
@@ -186,7 +182,7 @@ func (r *run) addStage(name string, d time.Duration, note string) {
 
 // hostNow is the host's clock as the script saw it, so a heartbeat is
 // judged by the clock that wrote it.
-func (r *run) hostNow(ctx context.Context) time.Time {
+func (r *run) hostNow() time.Time {
 	if r.hostClock.IsZero() {
 		return time.Now()
 	}

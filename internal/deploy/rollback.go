@@ -84,8 +84,7 @@ func Rollback(ctx context.Context, h host.Host, opts RollbackOptions) (*Rollback
 		fmt.Fprintf(opts.Out, "  reload requested; no receiver answer awaited\n")
 		return res, nil
 	}
-	r := &run{h: h, p: &plan{layout: l}}
-	rr, err := r.waitFor(ctx, id, opts.Wait)
+	rr, err := waitForReload(ctx, h, l, id, opts.Wait)
 	if err != nil {
 		logEntry.Result, logEntry.Error = "failed", err.Error()
 		return res, fmt.Errorf("current is on release %d, but %w", target.Number, err)

@@ -130,6 +130,7 @@ func Deploy(ctx context.Context, h host.Host, opts Options) (*Result, error) {
 	}
 
 	r := newRun(h, opts, p)
+	r.start = start
 	opts.Report.Begin(fmt.Sprintf("%s:%s", h, opts.Root), r.describeSource())
 
 	deadline := time.Now().Add(opts.LockWait)

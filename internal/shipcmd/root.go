@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/release"
 )
 
@@ -146,7 +145,7 @@ the current folder, then defaults.`,
 	return root
 }
 
-// exactTargets is cobra.MinimumNArgs with a message that says what TARGET is.
+// needTarget is cobra.MinimumNArgs with a message that says what TARGET is.
 func needTarget(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
@@ -155,5 +154,3 @@ func needTarget(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
-
-var _ = deploy.DefaultRoot
