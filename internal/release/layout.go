@@ -13,17 +13,24 @@ func (l Layout) Releases() string      { return path.Join(l.Root, "releases") }
 func (l Layout) Dir(n int) string      { return path.Join(l.Root, "releases", strconv.Itoa(n)) }
 func (l Layout) InfoFile(n int) string { return path.Join(l.Dir(n), ".ship", "release.json") }
 func (l Layout) BadFile(n int) string  { return path.Join(l.Dir(n), ".ship", "bad.json") }
-func (l Layout) Reload() string        { return path.Join(l.Root, "releases", "RELOAD") }
-func (l Layout) Shared() string        { return path.Join(l.Root, "shared") }
-func (l Layout) ShipDir() string       { return path.Join(l.Root, ".ship") }
-func (l Layout) Lock() string          { return path.Join(l.Root, ".ship", "lock") }
-func (l Layout) LockInfo() string      { return path.Join(l.Root, ".ship", "lock", "info.json") }
-func (l Layout) Log() string           { return path.Join(l.Root, ".ship", "log.jsonl") }
-func (l Layout) State() string         { return path.Join(l.Root, ".ship", "state.json") }
-func (l Layout) Mirror() string        { return path.Join(l.Root, ".ship", "repo.git") }
-func (l Layout) BunCache() string      { return path.Join(l.Root, ".ship", "bun-cache") }
-func (l Layout) AppLogDir() string     { return path.Join(l.Root, ".ship", "logs") }
-func (l Layout) AppLog() string        { return path.Join(l.Root, ".ship", "logs", "app.log") }
+func (l Layout) Reload() string        { return l.Request(RequestReload) }
+func (l Layout) Request(kind string) string {
+	return path.Join(l.Root, "releases", kind)
+}
+func (l Layout) Answers() string         { return path.Join(l.Root, ".ship", "answers") }
+func (l Layout) Answer(id string) string { return path.Join(l.Root, ".ship", "answers", id) }
+func (l Layout) Runs() string            { return path.Join(l.Root, ".ship", "runs") }
+func (l Layout) Run(id string) string    { return path.Join(l.Root, ".ship", "runs", id) }
+func (l Layout) Shared() string          { return path.Join(l.Root, "shared") }
+func (l Layout) ShipDir() string         { return path.Join(l.Root, ".ship") }
+func (l Layout) Lock() string            { return path.Join(l.Root, ".ship", "lock") }
+func (l Layout) LockInfo() string        { return path.Join(l.Root, ".ship", "lock", "info.json") }
+func (l Layout) Log() string             { return path.Join(l.Root, ".ship", "log.jsonl") }
+func (l Layout) State() string           { return path.Join(l.Root, ".ship", "state.json") }
+func (l Layout) Mirror() string          { return path.Join(l.Root, ".ship", "repo.git") }
+func (l Layout) BunCache() string        { return path.Join(l.Root, ".ship", "bun-cache") }
+func (l Layout) AppLogDir() string       { return path.Join(l.Root, ".ship", "logs") }
+func (l Layout) AppLog() string          { return path.Join(l.Root, ".ship", "logs", "app.log") }
 
 // CurrentTarget is what `current` points to for release n: relative, so the
 // tree can be moved or mounted elsewhere (a container volume) and stay valid.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"time"
 )
 
@@ -29,24 +30,32 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// Lock takes the deploy lock: mkdir is atomic on every filesystem and over
-// SFTP, so of two deploys exactly one succeeds. The info file is written
-// after; a reader that finds the folder without it sees "holder unknown".
+// Lock takes the deploy lock in one step, as the host script does: a
+// folder holding info.json (one line) is made under a temp name, then
+// renamed to .ship/lock. rename(2) of a folder fails when the target is a
+// folder that is not empty, so of two deploys exactly one succeeds, and a
+// reader never finds the lock without its owner.
 func Lock(fsys FS, l Layout, info LockInfo) error {
 	if err := fsys.MkdirAll(l.ShipDir()); err != nil {
 		return fmt.Errorf("make %s: %w", l.ShipDir(), err)
 	}
-	err := fsys.Mkdir(l.Lock())
-	if errors.Is(err, fs.ErrExist) {
-		holder, _ := ReadLock(fsys, l)
-		return &LockedError{Path: l.Lock(), Holder: holder}
+	tmp := path.Join(l.ShipDir(), TempName("lock"))
+	if err := fsys.Mkdir(tmp); err != nil {
+		return fmt.Errorf("make %s: %w", tmp, err)
 	}
-	if err != nil {
-		return fmt.Errorf("make %s: %w", l.Lock(), err)
+	infoFile := path.Join(tmp, "info.json")
+	if err := fsys.WriteFile(infoFile, []byte(MarshalLine(info)+"\n"), 0o644); err != nil {
+		_ = fsys.Remove(tmp)
+		return fmt.Errorf("write the lock's info (is the disk full?): %w", err)
 	}
-	if err := WriteJSON(fsys, l.LockInfo(), info); err != nil {
-		_ = fsys.Remove(l.Lock())
-		return fmt.Errorf("write %s: %w", l.LockInfo(), err)
+	if err := fsys.Rename(tmp, l.Lock()); err != nil {
+		_ = fsys.Remove(infoFile)
+		_ = fsys.Remove(tmp)
+		if _, serr := fsys.Lstat(l.Lock()); serr == nil {
+			holder, _ := ReadLock(fsys, l)
+			return &LockedError{Path: l.Lock(), Holder: holder}
+		}
+		return fmt.Errorf("take %s: %w", l.Lock(), err)
 	}
 	return nil
 }

@@ -23,11 +23,55 @@ type Bad struct {
 	At     time.Time `json:"at"`
 }
 
-// ReloadRequest is the JSON body of releases/RELOAD. An empty file (touch)
-// means "whatever current is now" with no id.
+// ReloadRequest is the JSON body of a request file in releases/: RELOAD
+// (stage and commit in one step; an empty file, as from touch, means
+// "whatever current is now" with no id), STAGE, COMMIT and ABORT.
 type ReloadRequest struct {
 	ID      string `json:"id"`
 	Release int    `json:"release,omitempty"`
+}
+
+// Request kinds: the file names in releases/.
+const (
+	RequestReload = "RELOAD" // start current's release and move traffic to it
+	RequestStage  = "STAGE"  // start release N next to the serving one, out of traffic
+	RequestCommit = "COMMIT" // move traffic to the staged release of this id
+	RequestAbort  = "ABORT"  // stop the staged release of this id
+)
+
+// Answer words: the first word of .ship/answers/ID, before the JSON.
+const (
+	AnswerStarting  = "starting"  // a STAGE was taken; the release is starting
+	AnswerStaged    = "staged"    // healthy and out of traffic, waiting for COMMIT
+	AnswerFailed    = "failed"    // it never became healthy, or COMMIT found nothing to commit
+	AnswerAborted   = "aborted"   // stopped: ABORT, the stage timeout, or a newer STAGE
+	AnswerCommitted = "committed" // traffic moved; the old process drains
+	AnswerDrained   = "drained"   // the old process finished its requests and stopped
+)
+
+// Answer is the receiver's answer to one request, in .ship/answers/ID as
+// one line "WORD {json}" (a shell reads the word with `read`). It is
+// rewritten, atomically, as the request moves on.
+type Answer struct {
+	ID           string    `json:"id"`
+	Release      int       `json:"release"`
+	Error        string    `json:"error,omitempty"`
+	LogTail      []string  `json:"log_tail,omitempty"`
+	HealthyAfter float64   `json:"healthy_after_s,omitempty"`
+	SwitchedAt   time.Time `json:"switched_at,omitempty"`
+	Drained      int       `json:"drained,omitempty"`
+	Dropped      int       `json:"dropped"`
+	Note         string    `json:"note,omitempty"`
+	At           time.Time `json:"at"`
+}
+
+// Staged is a release the receiver runs out of traffic, for ship status.
+type Staged struct {
+	ID      string    `json:"id"`
+	Release int       `json:"release"`
+	PID     int       `json:"pid,omitempty"`
+	Healthy bool      `json:"healthy"`
+	Since   time.Time `json:"since"`
 }
 
 // LockInfo is .ship/lock/info.json: who holds the deploy lock.
@@ -50,6 +94,7 @@ type State struct {
 	Heartbeat time.Time `json:"heartbeat"`
 
 	Serving    *Serving      `json:"serving,omitempty"`
+	Staged     *Staged       `json:"staged,omitempty"`
 	LastReload *ReloadResult `json:"last_reload,omitempty"`
 
 	// Supervision: restarts of the serving app since it was switched to.
@@ -66,10 +111,15 @@ const (
 )
 
 // Alive reports whether the state was refreshed recently enough to trust
-// that a receiver is running. now comes from the reader's clock; the
-// receiver is on the same machine as the file, so skew is the server's own.
+// that a receiver is running: its heartbeat is less than StaleAfter old,
+// and not from the future by more than that (a clock that jumped, a file
+// copied from elsewhere). now should be the host's clock, which wrote it.
 func (s *State) Alive(now time.Time) bool {
-	return s != nil && now.Sub(s.Heartbeat) < StaleAfter
+	if s == nil || s.Heartbeat.IsZero() {
+		return false
+	}
+	age := now.Sub(s.Heartbeat)
+	return age < StaleAfter && age > -StaleAfter
 }
 
 // Serving says which release the receiver's app runs.
