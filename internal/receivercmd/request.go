@@ -2,6 +2,7 @@ package receivercmd
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,64 +13,59 @@ import (
 	"github.com/shipdeploy/ship/internal/release"
 )
 
-// request is a reload request as read from releases/RELOAD, with the exact
-// bytes, so that only that request is removed once handled.
+// request is a request as read from a file in releases/ (RELOAD, STAGE,
+// COMMIT, ABORT), with the exact bytes, so that only that request is
+// removed once taken.
 type request struct {
 	release.ReloadRequest
-	raw []byte
+	kind string
+	raw  []byte
 }
 
-// recordFS remembers what ReadReload read: one read, so the request and the
-// bytes compared later are the same file version.
-type recordFS struct {
-	release.FS
-	data []byte
-}
-
-func (r *recordFS) ReadFile(name string) ([]byte, error) {
-	data, err := r.FS.ReadFile(name)
-	r.data = data
-	return data, err
-}
-
-// readRequest reads releases/RELOAD; ok is false when there is none.
-func readRequest(l release.Layout) (rq request, ok bool, err error) {
-	rec := &recordFS{FS: release.LocalFS{}}
-	req, ok, err := release.ReadReload(rec, l)
-	if err != nil {
-		return rq, false, fmt.Errorf("read %s: %w", l.Reload(), err)
+// readRequest reads releases/KIND; ok is false when there is none. An empty
+// or unparsable file (a `touch`) is a request with no id.
+func readRequest(l release.Layout, kind string) (rq request, ok bool, err error) {
+	data, err := os.ReadFile(l.Request(kind))
+	if errors.Is(err, fs.ErrNotExist) {
+		return rq, false, nil
 	}
-	return request{ReloadRequest: req, raw: rec.data}, ok, nil
+	if err != nil {
+		return rq, false, fmt.Errorf("read %s: %w", l.Request(kind), err)
+	}
+	rq = request{kind: kind, raw: data}
+	_ = json.Unmarshal(data, &rq.ReloadRequest) // anything else means "no id"
+	return rq, true, nil
 }
 
-// settleRequest removes releases/RELOAD if it still holds raw, the request
-// just handled. A newer request written meanwhile must survive: the file is
+// settleRequest removes releases/KIND if it still holds raw, the request
+// just taken. A newer request written meanwhile must survive: the file is
 // first moved aside (rename is atomic, so nothing written after the move is
 // touched), and if what was moved is not raw it is linked back, unless an
-// even newer RELOAD already took its place. newer reports that a request is
+// even newer one already took its place. newer reports that a request is
 // still waiting.
-func settleRequest(l release.Layout, raw []byte) (newer bool, err error) {
-	aside := path.Join(l.Releases(), release.TempName(".RELOAD.handled"))
-	if err := os.Rename(l.Reload(), aside); err != nil {
+func settleRequest(l release.Layout, kind string, raw []byte) (newer bool, err error) {
+	name := l.Request(kind)
+	aside := path.Join(l.Releases(), release.TempName("."+kind+".handled"))
+	if err := os.Rename(name, aside); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil // removed by hand: nothing to do
 		}
-		return false, fmt.Errorf("remove %s: %w", l.Reload(), err)
+		return false, fmt.Errorf("remove %s: %w", name, err)
 	}
 	defer os.Remove(aside)
 	got, err := os.ReadFile(aside)
 	if err == nil && bytes.Equal(got, raw) {
 		return false, nil
 	}
-	err = os.Link(aside, l.Reload())
+	err = os.Link(aside, name)
 	switch {
 	case err == nil, errors.Is(err, fs.ErrExist):
 		return true, nil
 	default:
 		// No hard links here: rename it back (the window for a newer one
 		// to be overwritten is a few microseconds).
-		if err := os.Rename(aside, filepath.Clean(l.Reload())); err != nil {
-			return false, fmt.Errorf("put back a newer %s: %w", l.Reload(), err)
+		if err := os.Rename(aside, filepath.Clean(name)); err != nil {
+			return false, fmt.Errorf("put back a newer %s: %w", name, err)
 		}
 		return true, nil
 	}
@@ -89,4 +85,12 @@ func resolveCurrent(l release.Layout) (dir string, n int, err error) {
 		n, _ = release.ParseCurrentTarget(dir)
 	}
 	return dir, n, nil
+}
+
+// resolveRelease returns the folder of release n, which must be finished.
+func resolveRelease(l release.Layout, n int) (string, error) {
+	if _, err := os.Stat(l.InfoFile(n)); err != nil {
+		return "", fmt.Errorf("release %d is not finished (no %s)", n, l.InfoFile(n))
+	}
+	return filepath.EvalSymlinks(l.Dir(n))
 }

@@ -47,6 +47,7 @@ type options struct {
 	StartTimeout time.Duration
 	DrainTimeout time.Duration
 	StopTimeout  time.Duration
+	StageTimeout time.Duration
 	LogFormat    string
 	// The GitHub webhook for pull deploys (on with WEBHOOK_SECRET).
 	WebhookPath   string
@@ -105,6 +106,7 @@ APP_ROOT/.ship/state.json.`,
 	f.DurationVar(&opts.StartTimeout, "start-timeout", defaultStartTimeout, "how long a new release may take to become healthy")
 	f.DurationVar(&opts.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long the old release may take to finish its requests")
 	f.DurationVar(&opts.StopTimeout, "stop-timeout", defaultStopTimeout, "how long after SIGTERM before SIGKILL")
+	f.DurationVar(&opts.StageTimeout, "stage-timeout", defaultStageTimeout, "how long a staged release (healthy, out of traffic) waits for ship's commit before it is stopped")
 	f.StringVar(&opts.LogFormat, "log-format", "text", "text or json")
 	f.StringVar(&opts.WebhookPath, "webhook-path", defaultWebhookPath, "path of the GitHub webhook on the public listener (on when WEBHOOK_SECRET is set)")
 	f.StringVar(&opts.WebhookListen, "webhook-listen", "", "serve the webhook on its own address instead (needed in restart mode, where the app owns the port)")
@@ -148,6 +150,7 @@ func (o *options) validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"--start-timeout": o.StartTimeout, "--drain-timeout": o.DrainTimeout, "--stop-timeout": o.StopTimeout,
+		"--stage-timeout": o.StageTimeout,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s %s: must be positive", name, d)

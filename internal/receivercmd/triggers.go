@@ -36,8 +36,21 @@ func (t *triggers) poke() {
 	}
 }
 
-// watchReload pokes t when releases/RELOAD is created, written or touched,
-// and on every poll that finds it present, until ctx ends.
+// requestKinds are the request files the receiver takes, in releases/.
+var requestKinds = []string{release.RequestAbort, release.RequestCommit, release.RequestStage, release.RequestReload}
+
+func isRequest(name string) bool {
+	for _, k := range requestKinds {
+		if name == k {
+			return true
+		}
+	}
+	return false
+}
+
+// watchReload pokes t when a request file (RELOAD, STAGE, COMMIT, ABORT) is
+// created, written or touched in releases/, and on every poll that finds
+// one present, until ctx ends.
 func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *triggers, log *slog.Logger) error {
 	dir := l.Releases()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -54,7 +67,6 @@ func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *
 	if err != nil {
 		log.Warn("cannot watch for RELOAD: polling only", "dir", dir, "every", every, "err", err)
 	}
-	name := filepath.Base(l.Reload())
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -62,16 +74,18 @@ func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
-			if filepath.Base(ev.Name) == name && ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Chmod) != 0 {
+			if isRequest(filepath.Base(ev.Name)) && ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Chmod|fsnotify.Rename) != 0 {
 				t.poke()
 			}
 		case err := <-errs:
 			log.Warn("watching for RELOAD", "err", err) // the poll covers a lost event
 		case <-tick.C:
-			if _, err := os.Lstat(l.Reload()); err == nil {
-				t.poke()
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				log.Warn("checking for RELOAD", "err", err)
+			for _, k := range requestKinds {
+				if _, err := os.Lstat(l.Request(k)); err == nil {
+					t.poke()
+				} else if !errors.Is(err, fs.ErrNotExist) {
+					log.Warn("checking for requests", "err", err)
+				}
 			}
 		}
 	}
