@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // Defaults for Options fields left empty.
@@ -35,8 +37,16 @@ type Options struct {
 	Build   string
 	Shared  []string // entries of shared/ to link; empty: all of them
 
-	Wait     time.Duration // for the receiver's answer; 0: do not wait
+	Wait     time.Duration // for the new release to be staged and healthy; 0: do not wait
 	LockWait time.Duration // how long to retry a held lock; 0: fail at once
+
+	// Fleets: at most Parallel hosts prepare at once (0: all); Canary takes
+	// the first host through both phases alone before the others.
+	Parallel int
+	Canary   bool
+
+	// To is a rollback's release (0: the newest good one before current).
+	To int
 
 	// Env is extra environment for the host's commands, "NAME=value" (for
 	// example GIT_SSH_COMMAND for a deploy key). Values are quoted.
@@ -48,6 +58,39 @@ type Options struct {
 	Out     io.Writer // progress for a person (when Report is nil)
 	Verbose bool      // stream the host's output as it comes
 	Report  Reporter  // default: a TextReporter on Out
+}
+
+// plan is what every host's script needs, decided before any runs.
+type plan struct {
+	tag, id, root  string
+	mode           string // deploy | rollback
+	repo, ref      string
+	commit         string // an exact commit (a webhook's push, an upload's)
+	upload         bool
+	install, build string
+	shared, env    []string
+	source         string // for release.json: the repository, or "upload"
+
+	lockJSON, infoHead, logHead, takeoverHead string
+}
+
+func newPlan(o Options, mode string) *plan {
+	p := &plan{root: o.Root, mode: mode, repo: o.Repo, ref: o.Ref, commit: o.Commit, upload: o.Upload != "",
+		install: o.Install, build: o.Build, shared: o.Shared, env: o.Env, source: o.Repo}
+	if p.upload {
+		p.source = "upload"
+	}
+	return p
+}
+
+// setID names a run: the marker tag, the lock's info and the JSON the host
+// completes, all carry the id.
+func (p *plan) setID(o Options) {
+	p.tag = "@@ship-" + p.id[:12] + " "
+	p.lockJSON = release.MarshalLine(lockInfo(p.id, o))
+	p.infoHead = jsonHead("ref", p.ref, "source", p.source, "by", o.By)
+	p.logHead = jsonHead("kind", p.mode, "id", p.id, "ref", p.ref, "by", o.By)
+	p.takeoverHead = jsonHead("kind", "unlock", "id", p.id, "by", o.By)
 }
 
 // ErrBadInput is a value that would be unsafe or meaningless to use.
@@ -79,22 +122,34 @@ func (o *Options) setDefaults() {
 		o.Out = io.Discard
 	}
 	if o.Report == nil {
-		o.Report = &TextReporter{W: o.Out, Verbose: o.Verbose}
+		o.Report = NewTextReporter(o.Out, o.Verbose)
 	}
+}
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
+}
+
+// validateRoot refuses an app root that no command could use.
+func (o *Options) validateRoot() error {
+	if !strings.HasPrefix(o.Root, "/") {
+		return bad("--path %q must be absolute", o.Root)
+	}
+	if strings.ContainsAny(o.Root, "\n\x00") {
+		return bad("--path %q has a newline or NUL", o.Root)
+	}
+	if o.Parallel < 0 {
+		return bad("--parallel %d: give a number of hosts, or 0 for all", o.Parallel)
+	}
+	return nil
 }
 
 // validate refuses values that no quoting makes sensible: quoting keeps a
 // remote shell from running them, this keeps git from reading them as
 // options or as a transport that runs commands.
 func (o *Options) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
-	}
-	if !strings.HasPrefix(o.Root, "/") {
-		return bad("--path %q must be absolute", o.Root)
-	}
-	if strings.ContainsAny(o.Root, "\n\x00") {
-		return bad("--path %q has a newline or NUL", o.Root)
+	if err := o.validateRoot(); err != nil {
+		return err
 	}
 	if (o.Repo == "") == (o.Upload == "") {
 		return bad("give exactly one source: --repo URL or --upload DIR")

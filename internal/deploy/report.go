@@ -1,74 +1,170 @@
 package deploy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"time"
 )
 
-// Reporter receives a deploy's progress. The text reporter prints the lines
-// a person reads in a terminal; `ship` inside GitHub Actions wraps stages in
-// collapsible groups and writes the job summary.
+// Reporter receives a run's progress, host by host. Its methods are called
+// from several goroutines (one per host) and must be safe for that. host
+// is "" for lines about the whole fleet.
 type Reporter interface {
-	// Begin: a deploy to target (host:root) of source starts.
-	Begin(target, source string)
-	// StageStart: the host began a stage; its Output follows.
-	StageStart(stage string)
-	// Output is one line of the host's output, as it arrives.
-	Output(line string)
-	// StageDone: a stage finished; output is what the host printed during it.
-	StageDone(st StageResult, output []string)
-	// StageFailed: a stage failed after d; reason may be empty when the
-	// output says it.
-	StageFailed(stage string, d time.Duration, reason string, output []string)
+	// Begin: a run on hosts (under root) of source starts.
+	Begin(hosts []string, root, source string)
+	// StageStart: a host began a stage; its Output follows.
+	StageStart(host, stage string)
+	// Output is one line of a host's output, as it arrives.
+	Output(host, line string)
+	// StageDone: a stage finished; output is what the host printed in it.
+	StageDone(host string, st StageResult, output []string)
+	// StageFailed: a stage failed after d; output is its last lines.
+	StageFailed(host, stage string, d time.Duration, reason string, output []string)
 	// Note is a line of its own: waiting for a lock, a warning.
-	Note(msg string)
-	// Done: the deploy succeeded.
-	Done(res *Result)
+	Note(host, msg string)
+	// Done: every host finished.
+	Done(res *FleetResult)
 }
 
-// TextReporter prints for a terminal or a plain log.
+// TextReporter prints for a terminal or a plain log: one line per stage.
+// With several hosts each line starts with the host's name.
 type TextReporter struct {
 	W       io.Writer
-	Verbose bool // print the host's output as it arrives
+	Verbose bool // print the hosts' output as it arrives
+
+	mu    sync.Mutex
+	width int // of the host column; 0 with a single host
 }
 
-func (t *TextReporter) Begin(target, source string) {
-	fmt.Fprintf(t.W, "ship → %s   %s\n", target, source)
+// NewTextReporter is a TextReporter on w.
+func NewTextReporter(w io.Writer, verbose bool) *TextReporter {
+	return &TextReporter{W: w, Verbose: verbose}
 }
 
-func (t *TextReporter) StageStart(string) {}
+func (t *TextReporter) Begin(hosts []string, root, source string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(hosts) == 1 {
+		fmt.Fprintf(t.W, "ship → %s:%s   %s\n", hosts[0], root, source)
+		return
+	}
+	for _, h := range hosts {
+		t.width = max(t.width, len(h))
+	}
+	fmt.Fprintf(t.W, "ship → %d hosts (%s):%s   %s\n", len(hosts), strings.Join(hosts, " "), root, source)
+}
 
-func (t *TextReporter) Output(line string) {
+// line prints one line for host, with the host column on a fleet.
+func (t *TextReporter) line(host, format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prefix := ""
+	if t.width > 0 && host != "" {
+		prefix = fmt.Sprintf("%-*s │ ", t.width, host)
+	}
+	fmt.Fprintf(t.W, prefix+format+"\n", args...)
+}
+
+func (t *TextReporter) StageStart(host, stage string) {
+	if t.Verbose { // the stage's line comes before its output
+		t.line(host, "  %s %s …", StageLabel(stage), stage)
+	}
+}
+
+func (t *TextReporter) Output(host, line string) {
 	if t.Verbose {
-		fmt.Fprintf(t.W, "      │ %s\n", line)
+		t.line(host, "      │ %s", line)
 	}
 }
 
-func (t *TextReporter) StageDone(st StageResult, _ []string) {
-	fmt.Fprintf(t.W, "  %s %-8s %5.1fs   %s\n", StageLabel(st.Name), st.Name, st.Duration.Seconds(), st.Note)
+func (t *TextReporter) StageDone(host string, st StageResult, _ []string) {
+	t.line(host, "  %s %-8s %6s   %s", StageLabel(st.Name), st.Name, FormatDuration(st.Duration), st.Note)
 }
 
-func (t *TextReporter) StageFailed(stage string, d time.Duration, reason string, output []string) {
-	if reason == "" {
-		fmt.Fprintf(t.W, "  %s %-8s failed after %.1fs\n", StageLabel(stage), stage, d.Seconds())
-	} else {
-		fmt.Fprintf(t.W, "  %s %-8s failed: %s\n", StageLabel(stage), stage, reason)
-	}
+func (t *TextReporter) StageFailed(host, stage string, d time.Duration, reason string, output []string) {
+	t.line(host, "  %s %-8s failed after %s: %s", StageLabel(stage), stage, FormatDuration(d), reason)
 	if !t.Verbose { // with -v the lines were shown as they came
 		for _, l := range tail(output, 12) {
-			fmt.Fprintf(t.W, "      │ %s\n", l)
+			t.line(host, "      │ %s", l)
 		}
 	}
 }
 
-func (t *TextReporter) Note(msg string) { fmt.Fprintf(t.W, "  %s\n", msg) }
+func (t *TextReporter) Note(host, msg string) { t.line(host, "  %s", msg) }
 
-func (t *TextReporter) Done(res *Result) {
-	fmt.Fprintf(t.W, "✓ %s is on release %d (%s) · %.1fs\n", res.Target, res.Release, short(res.Commit), res.Duration.Seconds())
+func (t *TextReporter) Done(res *FleetResult) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(res.Hosts) == 1 {
+		h := res.Hosts[0]
+		fmt.Fprintf(t.W, "✓ %s is on release %d (%s) · %s\n", h.Target, res.Release, short(res.Commit), FormatDuration(res.Duration))
+		return
+	}
+	spread := ""
+	if res.Spread >= 0 {
+		spread = fmt.Sprintf(" · switched within %s of each other", res.Spread.Round(time.Millisecond))
+	}
+	fmt.Fprintf(t.W, "✓ %d hosts are on release %d (%s)%s · %s\n", len(res.Hosts), res.Release, short(res.Commit), spread, FormatDuration(res.Duration))
 }
 
 // StageLabel is "[4/8]" for the install stage.
 func StageLabel(name string) string {
 	return fmt.Sprintf("[%d/%d]", stageIndex(name), len(stages))
 }
+
+func stageIndex(name string) int {
+	for i, s := range stages {
+		if s == name {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// FormatDuration is how ship writes a duration for a person: 0.4s, 12.0s,
+// 1m02s, 1h05m.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// lastLines keeps the tail of a stage's output.
+type lastLines struct {
+	lines []string
+	max   int
+}
+
+func (l *lastLines) add(s string) {
+	l.lines = append(l.lines, s)
+	if len(l.lines) > l.max {
+		l.lines = l.lines[len(l.lines)-l.max:]
+	}
+}
+
+// scanLines calls fn for each line of r, keeping lines of any length.
+func scanLines(r io.Reader, fn func(string)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			fn(strings.TrimRight(line, "\r\n"))
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// StageNames are the stages of a deploy, in order.
+func StageNames() []string { return append([]string(nil), stages...) }

@@ -1,13 +1,12 @@
 package deploy
 
 import (
-	"fmt"
-	"math/rand/v2"
+	"os"
 	"os/exec"
-	"strings"
+	"path/filepath"
 	"testing"
 
-	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 func TestPlainBunInstall(t *testing.T) {
@@ -30,43 +29,32 @@ func TestLooksLikeCommit(t *testing.T) {
 	}
 }
 
-// TestPruneShell: the shell form of the prune rule (used when a deploy ends
-// on the host) keeps and removes exactly what release.PlanPrune does.
-func TestPruneShell(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	dir := t.TempDir()
-	for i := range 200 {
-		var fin []int
-		for n := 1; n <= 14; n++ {
-			if rng.IntN(3) > 0 {
-				fin = append(fin, n)
+// TestScriptPassesShellcheck: the host program as it is sent (prologue and
+// host.sh) is clean POSIX sh by shellcheck, for a deploy and a rollback,
+// from a repository and from an upload.
+func TestScriptPassesShellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		testenv.SkipOrFail(t, "shellcheck is not installed: run scripts/setup")
+	}
+	for _, o := range []Options{
+		{Root: "/srv/app root", Repo: "git@github.com:acme/shop.git", Ref: "main", Shared: []string{".env", "uploads/"},
+			Env: []string{"GIT_SSH_COMMAND=ssh -i 'k'"}, By: "alice \"x\""},
+		{Root: "/app", Upload: "/tmp/x", Commit: "3f9c2ab5d1e0f4aa77aa210c4d9e13f9c2ab5d1e", Install: "-", Build: "-"},
+	} {
+		for _, mode := range []string{"deploy", "rollback"} {
+			o.setDefaults()
+			p := newPlan(o, mode)
+			p.id = newID()
+			p.setID(o)
+			file := filepath.Join(t.TempDir(), "host.sh")
+			if err := os.WriteFile(file, []byte(script(p)), 0o644); err != nil {
+				t.Fatal(err)
 			}
-		}
-		n := 15 + rng.IntN(3)
-		keep := 1 + rng.IntN(5)
-		cur, serving := 0, 0
-		if len(fin) > 0 {
-			cur = fin[rng.IntN(len(fin))]
-			serving = fin[rng.IntN(len(fin))]
-		}
-		snap := &release.Snapshot{}
-		for _, r := range append(append([]int(nil), fin...), n) {
-			snap.Releases = append(snap.Releases, release.Release{Number: r, Info: &release.Info{}})
-		}
-		want := release.PlanPrune(snap, keep, 0, n, cur, serving)
-
-		script := fmt.Sprintf("fin=%q; n=%d; curnum=%d; serving=%d\n%s\necho \"$keep|$removed\"",
-			strings.Trim(fmt.Sprint(fin), "[]"), n, cur, serving, prunePlanShell(keep))
-		cmd := exec.Command("sh", "-c", script)
-		cmd.Dir = dir
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
-		}
-		gotKeep, gotRemoved, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
-		if strings.Join(strings.Fields(gotKeep), " ") != joinInts(want.Keep) || strings.Join(strings.Fields(gotRemoved), " ") != joinInts(want.Remove) {
-			t.Fatalf("case %d (fin %v n %d cur %d serving %d keep %d): shell keeps %q removes %q; PlanPrune keeps %v removes %v",
-				i, fin, n, cur, serving, keep, gotKeep, gotRemoved, want.Keep, want.Remove)
+			out, err := exec.Command(sc, "-s", "sh", "-S", "style", file).CombinedOutput()
+			if err != nil {
+				t.Errorf("shellcheck (%s, upload %v): %v\n%s", mode, p.upload, err, out)
+			}
 		}
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -48,11 +47,6 @@ var secretEnv = []string{"SHIP_SSH_KEY", "SHIP_SSH_PASSPHRASE", "GIT_SSH_KEY", "
 // that matters.
 const minKeyLineMask = 4
 
-var allStages = []string{
-	deploy.StageLock, deploy.StageSource, deploy.StageShared, deploy.StageInstall,
-	deploy.StageBuild, deploy.StageSwitch, deploy.StageReload, deploy.StagePrune,
-}
-
 // addGitHubFlags adds deploy's flags for GitHub Deployments.
 func addGitHubFlags(fl *pflag.FlagSet) {
 	fl.String(flagEnvironment, "", "GitHub environment the deployment is recorded in (default production; needs a token)")
@@ -75,18 +69,7 @@ type ciRun struct {
 	deployment     *github.Deployment
 	tried          bool   // a deployment was attempted
 	commit         string // what is being deployed, as far as known up front
-	rows           []*targetRow
-}
-
-// targetRow is one host's line of the job summary.
-type targetRow struct {
-	host    string
-	commit  string
-	stages  []deploy.StageResult
-	failed  string // the stage that failed
-	release int
-	res     *deploy.Result
-	err     error
+	rep            *actionsReporter
 }
 
 // startCI masks the secrets (inside Actions) and returns the hooks for this
@@ -115,8 +98,8 @@ func (a *app) startCI(cmd *cobra.Command, progress io.Writer) (*ciRun, io.Writer
 	return c, c.guard
 }
 
-// reporter starts the GitHub deployment (once, at the first target) and
-// returns the Actions reporter, or nil outside Actions (the text reporter).
+// reporter starts the GitHub deployment and returns the Actions reporter,
+// or nil outside Actions (the text reporter).
 func (c *ciRun) reporter(ctx context.Context, opts deploy.Options) deploy.Reporter {
 	if c.commit == "" {
 		c.commit = c.deployedRef(opts)
@@ -125,7 +108,8 @@ func (c *ciRun) reporter(ctx context.Context, opts deploy.Options) deploy.Report
 	if !c.actions {
 		return nil
 	}
-	return &actionsReporter{w: c.out, ci: c, root: opts.Root, commit: opts.Commit}
+	c.rep = newActionsReporter(c.out)
+	return c.rep
 }
 
 // deployedRef is what the deployment is for: the uploaded commit, else the
@@ -164,16 +148,19 @@ func (c *ciRun) startDeployment(ctx context.Context) {
 	}
 }
 
-// finish runs after every target, whether the deploy worked or not: the
-// deployment's last status, and inside Actions the error annotation, the
-// job summary and the step's outputs. Nothing here changes the exit code.
-func (c *ciRun) finish(ctx context.Context, results []*deploy.Result, err error) {
+// finish runs after the deploy, whether it worked or not: the deployment's
+// last status, and inside Actions the error annotation, the job summary and
+// the step's outputs. Nothing here changes the exit code.
+func (c *ciRun) finish(ctx context.Context, res *deploy.FleetResult, err error) {
+	if c.rep != nil {
+		c.rep.flush()
+	}
 	if c.guard != nil {
 		c.guard.Flush()
 	}
 	ctx = context.WithoutCancel(ctx) // report a cancelled deploy too
 	if c.deployment != nil {
-		if ferr := c.deployment.Finish(ctx, err == nil, c.describe(results, err)); ferr != nil {
+		if ferr := c.deployment.Finish(ctx, err == nil, c.describe(res, err)); ferr != nil {
 			c.warn(ferr.Error())
 		}
 	}
@@ -181,14 +168,13 @@ func (c *ciRun) finish(ctx context.Context, results []*deploy.Result, err error)
 		return
 	}
 	if err != nil {
-		c.markFailure(err)
-		title, msg := errorAnnotation(err)
+		title, msg := errorAnnotation(res, err)
 		fmt.Fprintf(c.out, "::error title=%s::%s\n", escapeProperty(title), escapeData(msg))
 	}
-	if werr := c.writeSummary(err); werr != nil {
+	if werr := c.writeSummary(res, err); werr != nil {
 		c.warn("write the job summary: " + werr.Error())
 	}
-	if werr := c.writeOutputs(results); werr != nil {
+	if werr := c.writeOutputs(res, err); werr != nil {
 		c.warn("write the step outputs: " + werr.Error())
 	}
 }
@@ -202,58 +188,63 @@ func (c *ciRun) warn(msg string) {
 }
 
 // describe is the deployment's last status for people.
-func (c *ciRun) describe(results []*deploy.Result, err error) string {
+func (c *ciRun) describe(res *deploy.FleetResult, err error) string {
 	if err != nil {
-		var se *deploy.StepError
-		if errors.As(err, &se) {
-			return fmt.Sprintf("failed at %s on %s", se.Step, se.Target)
+		if h := failedHost(res); h != nil && h.FailedStage != "" {
+			return fmt.Sprintf("failed at %s on %s", h.FailedStage, h.Target)
 		}
 		return "failed: " + err.Error()
 	}
 	var hosts []string
-	for _, r := range results {
-		hosts = append(hosts, r.Target)
+	for _, h := range res.Hosts {
+		hosts = append(hosts, h.Target)
 	}
-	rel := "release " + joinUnique(results, func(r *deploy.Result) string { return strconv.Itoa(r.Release) })
-	return fmt.Sprintf("%s (%s) on %s", rel, shortSHA(c.resultCommit(results)), strings.Join(hosts, ", "))
+	return fmt.Sprintf("release %d (%s) on %s", res.Release, shortSHA(res.Commit), strings.Join(hosts, ", "))
 }
 
-// markFailure puts err on the row of the host that failed, or on a row of its
-// own when no host was reached (a connection or settings error).
-func (c *ciRun) markFailure(err error) {
-	var se *deploy.StepError
-	errors.As(err, &se)
-	for i := len(c.rows) - 1; i >= 0; i-- {
-		if row := c.rows[i]; row.res == nil {
-			row.err = err
-			if se != nil && row.release == 0 {
-				row.release = se.Release
-			}
-			return
+// failedHost is the first host that did not finish, the one to name.
+func failedHost(res *deploy.FleetResult) *deploy.Result {
+	if res == nil {
+		return nil
+	}
+	for _, h := range res.Hosts {
+		if h.Outcome == deploy.OutcomeFailed || h.Outcome == deploy.OutcomeUnknown {
+			return h
 		}
 	}
-	c.rows = append(c.rows, &targetRow{err: err})
+	for _, h := range res.Hosts {
+		if h.Outcome != deploy.OutcomeOK {
+			return h
+		}
+	}
+	return nil
 }
 
-func errorAnnotation(err error) (title, msg string) {
+func errorAnnotation(res *deploy.FleetResult, err error) (title, msg string) {
 	msg = err.Error()
-	var se *deploy.StepError
-	if !errors.As(err, &se) {
+	h := failedHost(res)
+	if h == nil {
 		return "ship deploy failed", msg
 	}
-	title = fmt.Sprintf("ship deploy failed at %s on %s", se.Step, se.Target)
-	var locked *release.LockedError
+	title = fmt.Sprintf("ship deploy failed on %s", h.Target)
+	if h.FailedStage != "" {
+		title = fmt.Sprintf("ship deploy failed at %s on %s", h.FailedStage, h.Target)
+	}
+	var fe *deploy.FleetError
 	switch {
-	case errors.As(err, &locked):
+	case errors.Is(err, release.ErrLocked):
 		msg += ". Nothing was changed; wait for the other deploy, or run ship unlock if it is dead"
-	case se.Current > 0:
-		msg += fmt.Sprintf(". current is release %d, which keeps serving", se.Current)
+	case errors.As(err, &fe) && fe.Switched:
+		msg += ". The fleet is mixed; to put every host on one release: " + fe.Realign
+	case h.Previous > 0:
+		msg += fmt.Sprintf(". current is release %d, which keeps serving", h.Previous)
 	}
 	return title, msg
 }
 
-// writeSummary appends a Markdown table to $GITHUB_STEP_SUMMARY.
-func (c *ciRun) writeSummary(err error) error {
+// writeSummary appends a Markdown table to $GITHUB_STEP_SUMMARY: a row per
+// host.
+func (c *ciRun) writeSummary(res *deploy.FleetResult, err error) error {
 	path := c.getenv("GITHUB_STEP_SUMMARY")
 	if path == "" {
 		return nil
@@ -268,103 +259,110 @@ func (c *ciRun) writeSummary(err error) error {
 		env = " to " + mdCell(c.environment)
 	}
 	fmt.Fprintf(&b, "### ship deploy%s: %s\n\n", env, verdict)
+	stages := deploy.StageNames()
 	b.WriteString("| target | release | commit |")
-	for _, s := range allStages {
+	for _, s := range stages {
 		b.WriteString(" " + s + " |")
 	}
 	b.WriteString(" total | result | URL |\n|---|---:|---|")
-	b.WriteString(strings.Repeat("---:|", len(allStages)+1))
+	b.WriteString(strings.Repeat("---:|", len(stages)+1))
 	b.WriteString("---|---|\n")
-	for _, row := range c.rows {
-		b.WriteString(c.summaryRow(row))
+	if res == nil || len(res.Hosts) == 0 {
+		b.WriteString(c.errorRow(err, len(stages)))
+	} else {
+		for _, h := range res.Hosts {
+			b.WriteString(c.summaryRow(res, h))
+		}
 	}
 	b.WriteString("\n")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(f, b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return appendFile(path, b.String())
 }
 
-func (c *ciRun) summaryRow(row *targetRow) string {
-	cells := []string{orDash(mdCell(row.host)), "–", "–"}
-	rel, commit := row.release, row.commit
-	if row.res != nil {
-		rel, commit = row.res.Release, row.res.Commit
+// errorRow is the summary's row when no host was reached.
+func (c *ciRun) errorRow(err error, stages int) string {
+	cells := []string{"–", "–", "–"}
+	for range stages + 1 {
+		cells = append(cells, "–")
 	}
-	if rel > 0 {
-		cells[1] = strconv.Itoa(rel)
+	msg := "not finished"
+	if err != nil {
+		msg = err.Error()
+	}
+	cells = append(cells, "✗ "+mdCell(msg), orDash(mdCell(c.environmentURL)))
+	return "| " + strings.Join(cells, " | ") + " |\n"
+}
+
+func (c *ciRun) summaryRow(res *deploy.FleetResult, h *deploy.Result) string {
+	cells := []string{orDash(mdCell(h.Target)), "–", "–"}
+	commit := h.Commit
+	if commit == "" {
+		commit = c.commit
+	}
+	if h.Release > 0 {
+		cells[1] = strconv.Itoa(h.Release)
+	} else if res.Release > 0 {
+		cells[1] = strconv.Itoa(res.Release)
 	}
 	if commit != "" {
 		cells[2] = "`" + mdCell(shortSHA(commit)) + "`"
 	}
-	var total time.Duration
-	for _, name := range allStages {
+	for _, name := range deploy.StageNames() {
 		cell := "–"
-		for _, st := range row.stages {
+		for _, st := range h.Stages {
 			if st.Name == name {
-				cell = fmt.Sprintf("%.1fs", st.Duration.Seconds())
-				total += st.Duration
+				cell = deploy.FormatDuration(st.Duration)
 			}
 		}
-		if name == row.failed {
+		if name == h.FailedStage {
 			cell = "✗ " + cell
 		}
 		cells = append(cells, cell)
 	}
-	if row.res != nil {
-		total = row.res.Duration
-	}
-	cells = append(cells, fmt.Sprintf("%.1fs", total.Seconds()))
+	cells = append(cells, deploy.FormatDuration(h.Duration))
 	switch {
-	case row.res != nil:
+	case h.Outcome == deploy.OutcomeOK:
 		cells = append(cells, "✓ live")
-	case row.err != nil:
-		cells = append(cells, "✗ "+mdCell(row.err.Error()))
+	case h.FailedStage != "":
+		cells = append(cells, "✗ "+mdCell(h.FailedStage+" failed on "+h.Target+": "+h.Error))
 	default:
-		cells = append(cells, "✗ not finished")
+		cells = append(cells, "✗ "+mdCell(h.Outcome+": "+h.Error))
 	}
 	cells = append(cells, orDash(mdCell(c.environmentURL)))
 	return "| " + strings.Join(cells, " | ") + " |\n"
 }
 
 // writeOutputs appends release, sha and url to $GITHUB_OUTPUT.
-func (c *ciRun) writeOutputs(results []*deploy.Result) error {
+func (c *ciRun) writeOutputs(res *deploy.FleetResult, err error) error {
 	path := c.getenv("GITHUB_OUTPUT")
 	if path == "" {
 		return nil
 	}
-	sha := c.resultCommit(results)
-	if sha == "" {
-		sha = c.commit
+	rel, sha := "", c.commit
+	if res != nil && err == nil {
+		rel = strconv.Itoa(res.Release)
+	}
+	if res != nil && res.Commit != "" {
+		sha = res.Commit
 	}
 	var b strings.Builder
-	for _, o := range [][2]string{
-		{"release", joinUnique(results, func(r *deploy.Result) string { return strconv.Itoa(r.Release) })},
-		{"sha", sha},
-		{"url", c.environmentURL},
-	} {
+	for _, o := range [][2]string{{"release", rel}, {"sha", sha}, {"url", c.environmentURL}} {
 		if err := writeOutput(&b, o[0], o[1]); err != nil {
 			return err
 		}
 	}
+	return appendFile(path, b.String())
+}
+
+func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := io.WriteString(f, b.String()); err != nil {
+	if _, err := io.WriteString(f, text); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
-}
-
-func (c *ciRun) resultCommit(results []*deploy.Result) string {
-	return joinUnique(results, func(r *deploy.Result) string { return r.Commit })
 }
 
 // writeOutput writes one output in the multi-line form, name<<DELIMITER,
@@ -376,113 +374,6 @@ func writeOutput(w io.Writer, name, value string) error {
 	}
 	_, err := fmt.Fprintf(w, "%s<<%s\n%s\n%s\n", name, delim, value, delim)
 	return err
-}
-
-// actionsReporter is deploy.Reporter as the Actions log shows it: a group
-// per stage and host holding that stage's output. A stage the host runs
-// opens its group when it starts and streams its output live (a long build
-// shows as it goes), fenced with stop-commands; its time and note close it.
-type actionsReporter struct {
-	w      io.Writer
-	ci     *ciRun
-	root   string
-	commit string
-	row    *targetRow
-	open   string // the stop-commands token of the open group; "" when none
-}
-
-func (r *actionsReporter) StageStart(stage string) {
-	r.closeOpen("")
-	r.open = randomToken()
-	fmt.Fprintf(r.w, "::group::%s\n", escapeData(fmt.Sprintf("%s %s (%s)", deploy.StageLabel(stage), stage, r.row.host)))
-	fmt.Fprintf(r.w, "::stop-commands::%s\n", r.open)
-}
-
-// closeOpen ends the open group, with last as its final (fenced) line.
-// It reports whether a group was open.
-func (r *actionsReporter) closeOpen(last string) bool {
-	if r.open == "" {
-		return false
-	}
-	if last != "" {
-		fmt.Fprintln(r.w, last)
-	}
-	fmt.Fprintf(r.w, "::%s::\n::endgroup::\n", r.open)
-	r.open = ""
-	return true
-}
-
-func (r *actionsReporter) Begin(target, source string) {
-	r.row = &targetRow{host: strings.TrimSuffix(target, ":"+r.root), commit: r.commit}
-	r.ci.rows = append(r.ci.rows, r.row)
-	guardLine(r.w, fmt.Sprintf("ship → %s   %s", target, source))
-}
-
-// Output goes into the open group as it comes.
-func (r *actionsReporter) Output(line string) {
-	if r.open != "" {
-		fmt.Fprintln(r.w, line)
-	}
-}
-
-func (r *actionsReporter) StageDone(st deploy.StageResult, output []string) {
-	r.row.stages = append(r.row.stages, st)
-	if st.Name == deploy.StageSource {
-		// "release 42 ← 3f9c2ab": known from here on, for a later failure.
-		var n int
-		var commit string
-		if _, err := fmt.Sscanf(st.Note, "release %d ← %s", &n, &commit); err == nil {
-			r.row.release = n
-			if r.row.commit == "" {
-				r.row.commit = commit
-			}
-		}
-	}
-	title := fmt.Sprintf("%s %s %.1fs", deploy.StageLabel(st.Name), st.Name, st.Duration.Seconds())
-	if st.Note != "" {
-		title += "  " + st.Note
-	}
-	// The closing line leaves out the install and build notes: they quote
-	// the configured command, which the group's output already follows.
-	last := title
-	if st.Name == deploy.StageInstall || st.Name == deploy.StageBuild {
-		last = fmt.Sprintf("%s %s %.1fs", deploy.StageLabel(st.Name), st.Name, st.Duration.Seconds())
-	}
-	if r.closeOpen(last) {
-		return
-	}
-	r.group(title+" ("+r.row.host+")", output)
-}
-
-func (r *actionsReporter) StageFailed(stage string, d time.Duration, reason string, output []string) {
-	r.row.stages = append(r.row.stages, deploy.StageResult{Name: stage, Duration: d})
-	r.row.failed = stage
-	what := fmt.Sprintf("failed after %.1fs", d.Seconds())
-	if reason != "" {
-		what = "failed: " + reason
-	}
-	title := fmt.Sprintf("%s %s %s", deploy.StageLabel(stage), stage, what)
-	if r.closeOpen(title) {
-		return
-	}
-	r.group(title+" ("+r.row.host+")", output)
-}
-
-func (r *actionsReporter) Note(msg string) {
-	r.closeOpen("")
-	guardLine(r.w, "  "+msg)
-}
-
-func (r *actionsReporter) Done(res *deploy.Result) {
-	r.closeOpen("")
-	r.row.res = res
-	guardLine(r.w, fmt.Sprintf("✓ %s is on release %d (%s) · %.1fs", res.Target, res.Release, shortSHA(res.Commit), res.Duration.Seconds()))
-}
-
-func (r *actionsReporter) group(title string, lines []string) {
-	fmt.Fprintf(r.w, "::group::%s\n", escapeData(title))
-	fence(r.w, lines)
-	fmt.Fprintf(r.w, "::endgroup::\n")
 }
 
 // fence prints lines that are not ours with workflow commands stopped: the

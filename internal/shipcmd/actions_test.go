@@ -275,9 +275,13 @@ func TestDeploymentFailureIsAWarning(t *testing.T) {
 }
 
 func TestErrorAnnotation(t *testing.T) {
-	err := reportedError{&deploy.StepError{Step: "reload", Target: "web1", Release: 8, Current: 7, Err: errors.New("not healthy")}}
-	title, msg := errorAnnotation(err)
-	if title != "ship deploy failed at reload on web1" || !strings.Contains(msg, "current is release 7") {
+	res := &deploy.FleetResult{Release: 8, Hosts: []*deploy.Result{
+		{Target: "web1", Outcome: deploy.OutcomeOK, Previous: 7},
+		{Target: "web2", Outcome: deploy.OutcomeFailed, FailedStage: "stage", Previous: 7},
+	}}
+	err := reportedError{&deploy.FleetError{Result: res, Err: errors.New("not healthy")}}
+	title, msg := errorAnnotation(res, err)
+	if title != "ship deploy failed at stage on web2" || !strings.Contains(msg, "current is release 7") {
 		t.Errorf("annotation = %q, %q", title, msg)
 	}
 	var b bytes.Buffer

@@ -51,6 +51,7 @@ type Settings struct {
 	Key        *string   `yaml:"key"`
 	KnownHosts *string   `yaml:"known_hosts"`
 	Timeout    *string   `yaml:"timeout"`
+	Parallel   *int      `yaml:"parallel"`
 }
 
 // overlay returns s with every field that o sets taken from o.
@@ -100,6 +101,9 @@ func (s Settings) overlay(o Settings) Settings {
 	if o.Timeout != nil {
 		s.Timeout = o.Timeout
 	}
+	if o.Parallel != nil {
+		s.Parallel = o.Parallel
+	}
 	return s
 }
 
@@ -136,7 +140,7 @@ func envSettings(getenv func(string) string) (Settings, error) {
 	s.Wait, s.LockWait, s.Timeout = str("SHIP_WAIT"), str("SHIP_LOCK_WAIT"), str("SHIP_TIMEOUT")
 	s.User, s.Jump, s.Key = str("SHIP_USER"), str("SHIP_JUMP"), str("SHIP_SSH_KEY_FILE")
 	s.KnownHosts = str("SHIP_KNOWN_HOSTS_FILE")
-	for name, dst := range map[string]**int{"SHIP_KEEP": &s.Keep, "SHIP_PORT": &s.Port} {
+	for name, dst := range map[string]**int{"SHIP_KEEP": &s.Keep, "SHIP_PORT": &s.Port, "SHIP_PARALLEL": &s.Parallel} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {

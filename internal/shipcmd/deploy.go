@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"os/user"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
-	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/host"
 )
 
 type deployFlags struct {
@@ -20,6 +22,8 @@ type deployFlags struct {
 	install, build    string
 	shared            []string
 	wait, lockWait    string
+	parallel          int
+	canary            bool
 	jsonOut           bool
 }
 
@@ -27,39 +31,46 @@ func (a *app) newDeployCmd() *cobra.Command {
 	f := &deployFlags{}
 	cmd := &cobra.Command{
 		Use:   "deploy [flags] TARGET...",
-		Short: "Build a new release on each target, switch to it, reload",
-		Long: `Build a new release on each target and switch to it with zero downtime.
+		Short: "Build a new release on every host, then switch them all at once",
+		Long: `Build a new release on every host of the targets and switch to it with zero
+downtime.
 
-Each target runs: lock → source (fetch the commit into releases/N, or unpack
-the upload) → shared (link shared/ entries such as .env) → install → build →
-switch (current → releases/N, atomically) → reload (the receiver starts the new
-release, checks its health, moves traffic) → prune (keep the newest --keep).
+All the hosts are one deploy, in two phases. Prepare, on every host at once
+(at most --parallel): lock → source (fetch the commit into releases/N, or
+unpack the upload) → shared (link shared/ entries such as .env) → install →
+build → stage (the receiver starts release N next to the serving one and
+checks its health, out of traffic). Only when every host has N staged and
+healthy does any host switch: current → releases/N and the traffic moves, on
+every host at once. Then prune keeps the newest --keep.
 
-A failure at any step leaves current on the old release, which keeps serving;
-the lock is released and the output of the failing step is shown. When the
-receiver refuses the new release, ship switches current back by itself.
-Several targets are deployed one after another; the first failure stops the
-rest.`,
+A failure on any host before that stops every host: current is untouched
+everywhere, the staged processes are stopped, the locks are freed, and the
+failing hosts are named with their output. The release number is the same on
+every host. With --canary the first host goes through both phases alone, and
+the others follow only if it is healthy.`,
 		Example: `  ship deploy deploy@203.0.113.10 --repo git@github.com:acme/shop.git --ref main
-  ship deploy prod                       # a target from ship.yml
+  ship deploy prod                       # every host of a target from ship.yml
+  ship deploy prod --canary              # the first host first, then the rest
   ship deploy local --repo ./shop        # this machine, no SSH
-  ship deploy web1 web2 --upload .       # send this checkout; the server needs no repo access`,
+  ship deploy web1 web2 --upload .       # send this checkout; the servers need no repo access`,
 		Args: needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runDeploy(cmd.Context(), cmd, f, args)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.repo, "repo", "", "repository URL the target fetches from [SHIP_REPO]")
+	fl.StringVar(&f.repo, "repo", "", "repository URL the hosts fetch from [SHIP_REPO]")
 	fl.StringVar(&f.ref, "ref", "", "branch, tag or commit to deploy (default main) [SHIP_REF]")
 	fl.StringVar(&f.upload, "upload", "", "send this local folder instead of fetching (skips .git and node_modules)")
 	fl.IntVar(&f.keep, "keep", 0, "finished releases to keep (default 4) [SHIP_KEEP]")
 	fl.StringVar(&f.install, "install", "", `install command, run in the release ("-" skips; default "bun install") [SHIP_INSTALL]`)
 	fl.StringVar(&f.build, "build", "", `build command ("-" skips; default "bun run build") [SHIP_BUILD]`)
 	fl.StringSliceVar(&f.shared, "shared", nil, "entries of shared/ to link into each release (folders end in /; default: all) [SHIP_SHARED]")
-	fl.StringVar(&f.wait, "wait", "", "how long to wait for the receiver's answer; 0 does not wait (default 60s) [SHIP_WAIT]")
+	fl.StringVar(&f.wait, "wait", "", "how long the new release may take to be staged and healthy; 0 switches without waiting (default 60s) [SHIP_WAIT]")
 	fl.StringVar(&f.lockWait, "lock-wait", "", "how long to wait for another deploy's lock (default 0: fail at once) [SHIP_LOCK_WAIT]")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the results as JSON on stdout (progress goes to stderr)")
+	fl.IntVar(&f.parallel, "parallel", 0, "hosts that prepare at once (default 0: all) [SHIP_PARALLEL]")
+	fl.BoolVar(&f.canary, "canary", false, "take the first host through both phases alone; the others follow if it is healthy")
+	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON document with the result on stdout (progress goes to stderr)")
 	addGitHubFlags(fl) // actions.go
 	return cmd
 }
@@ -95,6 +106,9 @@ func (a *app) deploySettings(cmd *cobra.Command, f *deployFlags, target string) 
 	if fl.Changed("lock-wait") {
 		o.LockWait = &f.lockWait
 	}
+	if fl.Changed("parallel") {
+		o.Parallel = &f.parallel
+	}
 	return s.overlay(o), hosts, nil
 }
 
@@ -104,40 +118,72 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		progress = a.stderr
 	}
 	ci, progress := a.startCI(cmd, progress) // GitHub Actions and Deployments (actions.go); inert elsewhere
-	var results []*deploy.Result
-	defer func() { ci.finish(ctx, results, err) }()
-	for _, target := range args {
-		s, hosts, err := a.deploySettings(cmd, f, target)
-		if err != nil {
-			return err
-		}
-		opts, err := a.deployOptions(s, f, progress)
-		opts.Command = commandLine(cmd, args)
-		if err != nil {
-			return &usageError{cmd: "deploy", err: err}
-		}
-		opts.Report = ci.reporter(ctx, opts)
-		for _, hs := range hosts {
-			h, err := a.dial(ctx, hs, s)
-			if err != nil {
-				return err
-			}
-			res, err := deploy.Deploy(ctx, h, opts)
-			h.Close()
-			if err != nil {
-				a.explainDeployFailure(progress, target, hs, err)
-				return reportedError{err}
-			}
-			results = append(results, res)
+	var res *deploy.FleetResult
+	defer func() { ci.finish(ctx, res, err) }()
+	targets, opts, err := a.fleetPlan(cmd, f, args, progress)
+	if err != nil {
+		return err
+	}
+	opts.Command = commandLine(cmd, args)
+	opts.Canary = f.canary
+	opts.Report = ci.reporter(ctx, opts)
+	res, err = deploy.Fleet(ctx, targets, opts)
+	if f.jsonOut {
+		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
+			err = jerr
 		}
 	}
-	if f.jsonOut {
-		return a.writeJSON(results)
+	if err != nil {
+		a.explainFailure(a.stderr, "deploy", args, res, err)
+		return reportedError{err}
 	}
 	return nil
 }
 
-func (a *app) deployOptions(s Settings, f *deployFlags, progress interface{ Write([]byte) (int, error) }) (deploy.Options, error) {
+// fleetPlan settles the hosts of every TARGET argument into one fleet. The
+// arguments must agree on what to deploy and where.
+func (a *app) fleetPlan(cmd *cobra.Command, f *deployFlags, args []string, progress io.Writer) ([]deploy.Target, deploy.Options, error) {
+	var targets []deploy.Target
+	var first deploy.Options
+	seen := map[string]bool{}
+	for i, arg := range args {
+		s, hosts, err := a.deploySettings(cmd, f, arg)
+		if err != nil {
+			return nil, first, err
+		}
+		opts, err := a.deployOptions(s, f, progress)
+		if err != nil {
+			return nil, first, &usageError{cmd: "deploy", err: err}
+		}
+		if i == 0 {
+			first = opts
+		} else if !sameDeploy(first, opts) {
+			return nil, first, &usageError{cmd: "deploy", err: fmt.Errorf("%s and %s have different settings (path, source or commands): deploy them one at a time", args[0], arg)}
+		}
+		for _, hs := range hosts {
+			if seen[hs] {
+				return nil, first, &usageError{cmd: "deploy", err: fmt.Errorf("host %s is named twice", hs)}
+			}
+			seen[hs] = true
+			targets = append(targets, a.target(hs, s))
+		}
+	}
+	return targets, first, nil
+}
+
+// target is one host as the deploy package reaches it.
+func (a *app) target(hs string, s Settings) deploy.Target {
+	return deploy.Target{Name: hs, Dial: func(ctx context.Context) (host.Host, error) { return a.dial(ctx, hs, s) }}
+}
+
+// sameDeploy reports whether two arguments' options deploy the same thing
+// the same way (the output settings aside).
+func sameDeploy(x, y deploy.Options) bool {
+	x.Out, y.Out, x.Report, y.Report = nil, nil, nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+func (a *app) deployOptions(s Settings, f *deployFlags, progress io.Writer) (deploy.Options, error) {
 	wait, err := durOr(s.Wait, deploy.DefaultWait, "--wait")
 	if err != nil {
 		return deploy.Options{}, err
@@ -156,6 +202,7 @@ func (a *app) deployOptions(s Settings, f *deployFlags, progress interface{ Writ
 		Build:    strOr(s.Build, ""),
 		Wait:     wait,
 		LockWait: lockWait,
+		Parallel: intOr(s.Parallel, 0),
 		By:       a.who(),
 		Out:      progress,
 		Verbose:  a.global.verbose,
@@ -203,42 +250,6 @@ func (a *app) who() string {
 		name = u.Username
 	}
 	return name
-}
-
-// explainDeployFailure prints the closing lines of a failed deploy: what
-// failed, what state the target is in, what to do.
-func (a *app) explainDeployFailure(w interface{ Write([]byte) (int, error) }, target, hs string, err error) {
-	var se *deploy.StepError
-	if !errors.As(err, &se) {
-		fmt.Fprintf(w, "✗ deploy to %s failed: %v\n", hs, err)
-		return
-	}
-	var locked *release.LockedError
-	if errors.As(err, &locked) {
-		fmt.Fprintf(w, "✗ %s is locked by another deploy: %v\n", hs, locked)
-		fmt.Fprintf(w, "  Nothing was changed. Wait for it, pass --lock-wait 5m, or if that deploy is dead: ship unlock %s\n", target)
-		return
-	}
-	cur := "there is no current release"
-	if se.Current > 0 {
-		cur = fmt.Sprintf("current is release %d", se.Current)
-	}
-	switch {
-	case errors.Is(err, deploy.ErrUnhealthy):
-		fmt.Fprintf(w, "✗ release %d never took traffic on %s: %v\n", se.Release, hs, se.Err)
-		if se.Current > 0 && se.Current != se.Release {
-			cur = fmt.Sprintf("release %d kept serving and current is back on it", se.Current)
-		}
-		fmt.Fprintf(w, "  %s; release %d is marked bad. The lock is released.\n", cur, se.Release)
-	default:
-		rel := "the deploy"
-		if se.Release > 0 {
-			rel = fmt.Sprintf("release %d", se.Release)
-		}
-		fmt.Fprintf(w, "✗ %s failed at %s on %s: %v\n", rel, se.Step, hs, se.Err)
-		fmt.Fprintf(w, "  %s; nothing was reloaded. The lock is released.\n", cur)
-		fmt.Fprintf(w, "  Full output: ship deploy -v, or .ship/log.jsonl on the server.\n")
-	}
 }
 
 // commandLine is the command as a person would retype it, for the lock info.

@@ -7,18 +7,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
-	"github.com/shipdeploy/ship/internal/host"
 )
 
 func (a *app) newRollbackCmd() *cobra.Command {
-	var wait string
+	var wait, lockWait string
+	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "rollback TARGET [N]",
-		Short: "Point current back at an older release and reload",
+		Short: "Point every host back at an older release, switched together",
 		Long: `Point current at release N (default: the newest good release older than
-current) and ask the receiver to serve it. Only finished releases that are not
-marked bad can be chosen. The deploy lock is taken for the switch.`,
-		Example: `  ship rollback prod        # the release before current
+current) on every host of TARGET and have the receivers serve it.
+
+N must be a finished release, not marked bad, on every host; otherwise
+nothing happens and the hosts where it is missing are named. Like a deploy,
+a rollback has two phases: every host locks and the receiver starts N next
+to what serves (out of traffic); only when every host has N healthy does
+any host switch.`,
+		Example: `  ship rollback prod        # the release before current, on every host
   ship rollback prod 3      # exactly release 3`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if err := needTarget(1)(cmd, args); err != nil {
@@ -38,27 +43,54 @@ marked bad can be chosen. The deploy lock is taken for the switch.`,
 				}
 				to = n
 			}
-			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				if cmd.Flags().Changed("wait") {
-					s.Wait = &wait
-				}
-				d, err := durOr(s.Wait, deploy.DefaultWait, "--wait")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "ship → %s:%s   rollback\n", h, strOr(s.Path, deploy.DefaultRoot))
-				res, err := deploy.Rollback(cmd.Context(), h, deploy.RollbackOptions{
-					Root: strOr(s.Path, deploy.DefaultRoot), To: to, Wait: d, By: a.who(),
-					Command: commandLine(cmd, args), Out: a.stdout,
-				})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "✓ %s is on release %d (was %d)\n", h, res.To, res.From)
-				return nil
-			})
+			s, hosts, err := a.resolve(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("wait") {
+				s.Wait = &wait
+			}
+			if cmd.Flags().Changed("lock-wait") {
+				s.LockWait = &lockWait
+			}
+			return a.runRollback(cmd, args, s, hosts, to, jsonOut)
 		},
 	}
-	cmd.Flags().StringVar(&wait, "wait", "", "how long to wait for the receiver's answer (default 60s)")
+	cmd.Flags().StringVar(&wait, "wait", "", "how long the release may take to be staged and healthy (default 60s) [SHIP_WAIT]")
+	cmd.Flags().StringVar(&lockWait, "lock-wait", "", "how long to wait for another deploy's lock (default 0) [SHIP_LOCK_WAIT]")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document with the result on stdout (progress goes to stderr)")
 	return cmd
+}
+
+func (a *app) runRollback(cmd *cobra.Command, args []string, s Settings, hosts []string, to int, jsonOut bool) error {
+	wait, err := durOr(s.Wait, deploy.DefaultWait, "--wait")
+	if err != nil {
+		return &usageError{cmd: "rollback", err: err}
+	}
+	lockWait, err := durOr(s.LockWait, 0, "--lock-wait")
+	if err != nil {
+		return &usageError{cmd: "rollback", err: err}
+	}
+	progress := a.stdout
+	if jsonOut {
+		progress = a.stderr
+	}
+	var targets []deploy.Target
+	for _, hs := range hosts {
+		targets = append(targets, a.target(hs, s))
+	}
+	res, err := deploy.Rollback(cmd.Context(), targets, deploy.RollbackOptions{
+		Root: strOr(s.Path, deploy.DefaultRoot), To: to, Wait: wait, LockWait: lockWait, By: a.who(),
+		Command: commandLine(cmd, args), Report: deploy.NewTextReporter(progress, a.global.verbose),
+	})
+	if jsonOut {
+		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	if err != nil {
+		a.explainFailure(a.stderr, "rollback", args[:1], res, err)
+		return reportedError{err}
+	}
+	return nil
 }

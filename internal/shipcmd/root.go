@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/release"
 )
 
@@ -23,6 +24,11 @@ const (
 	exitFailed = 1
 	exitUsage  = 2
 	exitLocked = 3
+	// exitUnknown: ship lost a host and could not learn how the run ended
+	// there; `ship status` tells.
+	exitUnknown = 4
+	// exitInterrupted: Ctrl-C or SIGTERM (128 + SIGINT, as shells do).
+	exitInterrupted = 130
 )
 
 // Version is set at build time with -ldflags "-X ...shipcmd.Version=v1.2.3".
@@ -76,6 +82,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 			fmt.Fprintf(a.stderr, "✗ %v\n", err)
 		}
 		return exitLocked
+	case errors.Is(err, deploy.ErrUnknown) && errors.Is(err, errReported):
+		return exitUnknown
+	case errors.Is(err, deploy.ErrInterrupted) && errors.Is(err, errReported):
+		return exitInterrupted
 	case errors.Is(err, errReported):
 		return exitFailed
 	default:

@@ -1,0 +1,351 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shipdeploy/ship/internal/host"
+	"github.com/shipdeploy/ship/internal/release"
+)
+
+// How the host is told to reach the receiver (the MODE of `go`).
+const (
+	modeStage  = "stage"  // a live receiver stages, then commits
+	modeReload = "reload" // --wait 0: ask for a reload after the switch, do not wait
+	modeNone   = "none"   // no receiver runs: switch only
+)
+
+// Bounds of the fleet's own waits, beyond what the hosts bound.
+const (
+	// abortWait: how long ship waits for hosts to confirm an abort (the
+	// receiver's confirmation is bounded by ackWait on the host).
+	abortWait = (ackWait + 10) * time.Second
+	// commitWait: how long a host may take from `commit` to done.
+	commitWait = (ackWait + drainWait + 30) * time.Second
+	// finishWait: how long ship waits for a host's run to return at the end.
+	finishWait = 10 * time.Second
+)
+
+// Target is one host of a run: its name for people, and how to connect.
+type Target struct {
+	Name string
+	Dial func(ctx context.Context) (host.Host, error)
+}
+
+// HostTarget is a Target over a host that is already connected.
+func HostTarget(h host.Host) Target {
+	return Target{Name: h.String(), Dial: func(context.Context) (host.Host, error) { return h, nil }}
+}
+
+// fleet is one run over several hosts, in two phases: every host prepares
+// (lock, build, stage), and only when all are ready does any switch.
+type fleet struct {
+	opts   Options
+	p      *plan
+	rep    Reporter
+	runs   []*hostRun
+	upload *os.File
+	size   int64
+	start  time.Time
+	number int // the release, the same on every host
+}
+
+func newFleet(targets []Target, opts Options, p *plan) *fleet {
+	f := &fleet{opts: opts, p: p, rep: opts.Report, start: time.Now()}
+	for _, t := range targets {
+		f.runs = append(f.runs, newHostRun(t, p, f.rep))
+	}
+	return f
+}
+
+// run takes the fleet through both phases. It returns when every host has
+// finished, or the run failed and every host was told to stop.
+func (f *fleet) run(ctx context.Context) error {
+	if err := f.connect(ctx); err != nil {
+		return err
+	}
+	if err := f.surveyed(ctx); err != nil {
+		return err
+	}
+	groups := [][]*hostRun{f.runs}
+	if f.opts.Canary && len(f.runs) > 1 {
+		groups = [][]*hostRun{f.runs[:1], f.runs[1:]}
+	}
+	for i, g := range groups {
+		if err := f.prepare(ctx, g); err != nil {
+			return err
+		}
+		if err := f.commit(ctx, g); err != nil {
+			return err
+		}
+		if i == 0 && len(groups) > 1 {
+			f.rep.Note("", fmt.Sprintf("canary %s is on release %d: the other %d hosts follow", g[0].name, f.number, len(f.runs)-1))
+		}
+	}
+	return nil
+}
+
+// connect dials every host and starts its script, all at once. A host that
+// cannot be reached fails the run before anything changed.
+func (f *fleet) connect(ctx context.Context) error {
+	errs := make([]error, len(f.runs))
+	var wg sync.WaitGroup
+	for i, r := range f.runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := r.t.Dial(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			// The script's life is not ctx's: it is ended by words (abort)
+			// or by its input closing, so that it can unwind cleanly.
+			r.start(context.WithoutCancel(ctx), h, f.uploadReader(), f.size)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, err := range errs {
+		if err != nil {
+			f.runs[i].never(err)
+			failed = append(failed, fmt.Sprintf("%s: %v", f.runs[i].name, err))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	err := fmt.Errorf("cannot reach %s", strings.Join(failed, "; "))
+	f.abort(ctx, "another host cannot be reached")
+	return f.failure(err, false)
+}
+
+// uploadReader is the packed upload, or a nil interface (not a nil *os.File).
+func (f *fleet) uploadReader() io.ReaderAt {
+	if f.upload == nil {
+		return nil
+	}
+	return f.upload
+}
+
+// surveyed waits until every host holds its lock and has looked around,
+// then settles the release number: one more than the highest on any host.
+func (f *fleet) surveyed(ctx context.Context) error {
+	ends := f.each(f.runs, func(r *hostRun) (event, error) { return r.wait(ctx, evNext) })
+	var locked *LockedError
+	var firstErr error
+	for i, r := range f.runs {
+		e, err := ends[i].e, ends[i].err
+		switch {
+		case err == nil && e.Kind == evNext:
+			f.number = max(f.number, e.N)
+		case err == nil && e.Kind == evLocked:
+			r.res.Outcome = OutcomeLocked
+			if locked == nil {
+				locked = &LockedError{}
+			}
+			locked.Hosts = append(locked.Hosts, r.name)
+			locked.Holders = append(locked.Holders, e.Holder)
+		case firstErr == nil:
+			firstErr = f.hostErr(r, e, err)
+		}
+	}
+	if locked != nil {
+		sortLocked(locked)
+		f.abort(ctx, "another host is locked")
+		return f.failure(locked, false)
+	}
+	if firstErr != nil {
+		f.abort(ctx, "another host failed")
+		return f.failure(firstErr, false)
+	}
+	if f.p.mode == "rollback" {
+		return f.pickRollback()
+	}
+	return nil
+}
+
+// prepare builds (or, in a rollback, checks) the release on the hosts of g
+// and stages it, at most --parallel hosts at a time. On the first failure
+// every host of the fleet is told to stop.
+func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, f.parallel())
+	var once sync.Once
+	var first error
+	ends := f.each(g, func(r *hostRun) (event, error) {
+		select {
+		case slots <- struct{}{}:
+		case <-pctx.Done():
+			return event{}, pctx.Err()
+		}
+		defer func() { <-slots }()
+		e, err := f.prepareOne(pctx, r)
+		if err == nil && e.Kind != evStaged {
+			err = f.hostErr(r, e, nil)
+		}
+		if err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
+		return e, err
+	})
+	_ = ends
+	if first == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		first = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted)
+	}
+	f.abort(ctx, first.Error())
+	return f.failure(first, false)
+}
+
+// prepareOne tells r the release number and waits until it is staged.
+func (f *fleet) prepareOne(ctx context.Context, r *hostRun) (event, error) {
+	mode := f.modeFor(r)
+	r.goAhead(f.number, mode)
+	e, err := r.wait(ctx, evBuilt)
+	if err != nil || e.Kind != evBuilt {
+		return e, err
+	}
+	wctx := ctx
+	if mode == modeStage {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, f.opts.Wait)
+		defer cancel()
+	}
+	e, err = r.wait(wctx, evStaged)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return e, fmt.Errorf("%w: release %d on %s was not healthy within --wait %s", ErrUnhealthy, f.number, r.name, f.opts.Wait)
+	}
+	return e, err
+}
+
+func (f *fleet) modeFor(r *hostRun) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case f.opts.Wait <= 0:
+		return modeReload
+	case !r.state.Alive(r.hostNow):
+		return modeNone
+	}
+	return modeStage
+}
+
+func (f *fleet) parallel() int {
+	if f.opts.Parallel > 0 {
+		return f.opts.Parallel
+	}
+	return len(f.runs)
+}
+
+// commit tells every host of g to switch, all at once, and waits for them
+// to finish.
+func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
+	for _, r := range g {
+		r.say("commit " + joinInts(r.prunePlan(f.opts.Keep)))
+	}
+	// Once `commit` is out, the hosts finish by themselves: an interrupt
+	// does not stop the wait (it is bounded by commitWait).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitWait)
+	defer cancel()
+	ends := f.each(g, func(r *hostRun) (event, error) { return r.wait(cctx, evDone) })
+	var first error
+	for i, r := range g {
+		if ends[i].err == nil && ends[i].e.Kind == evDone {
+			continue
+		}
+		if err := f.learn(ctx, r, ends[i].e, ends[i].err); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return f.failure(first, true)
+}
+
+// abort tells every host still running to stop, and waits (bounded) for
+// each to confirm.
+func (f *fleet) abort(ctx context.Context, reason string) {
+	reason = strings.ReplaceAll(reason, "\n", " ")
+	for _, r := range f.runs {
+		r.say("abort " + reason)
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortWait)
+	defer cancel()
+	f.each(f.runs, func(r *hostRun) (event, error) {
+		e, err := r.wait(actx, evAborted)
+		if err != nil {
+			r.mu.Lock()
+			if r.res.Outcome == "" {
+				r.res.Outcome, r.res.Error = OutcomeAborted, "told to stop; no confirmation within "+abortWait.String()+" (the host unwinds by itself)"
+			}
+			r.mu.Unlock()
+		}
+		return e, err
+	})
+}
+
+type end struct {
+	e   event
+	err error
+}
+
+// each runs fn for every run of g at once and returns their ends, in order.
+func (f *fleet) each(g []*hostRun, fn func(*hostRun) (event, error)) []end {
+	ends := make([]end, len(g))
+	var wg sync.WaitGroup
+	for i, r := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := fn(r)
+			ends[i] = end{e, err}
+		}()
+	}
+	wg.Wait()
+	return ends
+}
+
+// hostErr is the error of a host whose run ended with e (or err).
+func (f *fleet) hostErr(r *hostRun, e event, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", r.name, err)
+	case e.Kind == evFail:
+		if strings.Contains(e.Text, "did not become healthy") {
+			return fmt.Errorf("%w: %s on %s", ErrUnhealthy, e.Text, r.name)
+		}
+		return fmt.Errorf("%s failed on %s: %s", r.failedStage(), r.name, e.Text)
+	case e.Kind == evAborted:
+		return fmt.Errorf("%s stopped: %s", r.name, e.Text)
+	case e.Kind == evExit:
+		return fmt.Errorf("%s: the deploy script ended early: %v", r.name, r.exitErr())
+	}
+	return fmt.Errorf("%s: unexpected %v", r.name, e.Kind)
+}
+
+// sortLocked puts the locked hosts in sorted order, so that the one named
+// first is the same whatever order the answers came in.
+func sortLocked(l *LockedError) {
+	idx := make([]int, len(l.Hosts))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return l.Hosts[idx[a]] < l.Hosts[idx[b]] })
+	hosts, holders := make([]string, len(idx)), make([]*release.LockInfo, len(idx))
+	for i, j := range idx {
+		hosts[i], holders[i] = l.Hosts[j], l.Holders[j]
+	}
+	l.Hosts, l.Holders = hosts, holders
+}

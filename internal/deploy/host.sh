@@ -1,0 +1,634 @@
+# shellcheck shell=sh
+# The host side of one `ship deploy` or `ship rollback` (and of the
+# receiver's webhook deploys). A short generated prologue of quoted values
+# comes first (script.go), then this file. It runs top to bottom as one
+# program on the host, so a deploy costs one SSH exec however many steps it
+# has.
+#
+# Conversation with ship:
+#   ship -> host (standard input, one word a line):
+#     ping                 every few seconds: ship is alive (answered: pong)
+#     upload SIZE          then SIZE bytes of tar: the source tree (--upload)
+#     go N MODE            after the survey: build (or roll back to) release N;
+#                          MODE is stage (a receiver answers), reload (ask, do
+#                          not wait) or none (no receiver runs)
+#     commit [R...]        every host is ready: switch, then remove releases R
+#     abort REASON         stop and change nothing (another host failed, --wait)
+#   host -> ship (standard output): lines that start with $tag are events
+#   (events.go parses them); the rest is the output of the commands run.
+#
+# Whichever side dies, the host ends the deploy by itself: before `commit`
+# it unwinds (the staged process is stopped, the new release never becomes
+# current, the lock is freed); after `commit` it finishes. It sees ship go
+# when standard input ends (ship killed, connection reset) or when no word
+# arrives for $gone_after seconds (a frozen link).
+#
+# Receiver requests are files in releases/ (STAGE, COMMIT, ABORT, RELOAD:
+# {"id","release"}); its answers are .ship/answers/ID ("WORD {json}").
+
+set -u
+umask 022
+PATH="$HOME/.bun/bin:/usr/local/bin:$PATH"
+export PATH
+
+main=$$
+run=.ship/runs/$id
+phase=start
+n=0
+rel=""
+cur=""
+curnum=0
+commit=$want_commit
+requested=""
+fetching=""
+uploaded=""
+
+say() { printf '%s%s\n' "$tag" "$*"; }
+
+# ---- the reader of ship's words, and the watchdog ----
+
+# word hands a word to the main program, which reads it at its next wait.
+word() { printf '%s\n' "$1" >"$run/words"; }
+
+# reader is the only reader of ship's stream. It counts words (the watchdog
+# watches the count), unpacks an upload, passes the rest on, and on `abort`
+# or the end of the stream stops the deploy (the main program's trap
+# unwinds). After `commit` nothing stops it.
+reader() {
+	trap - TERM INT HUP PIPE
+	count=0
+	committed=0
+	while IFS= read -r w <&3; do
+		count=$((count + 1))
+		echo "$count" >"$run/alive"
+		case $w in
+		ping) say pong ;;
+		upload\ *)
+			: >"$run/uploading"
+			mkdir -p "$run/src"
+			# tar may stop early (a full disk): cat takes the rest, so that the
+			# bytes after the upload are read as words again.
+			head -c "${w#upload }" <&3 | {
+				tar -xf - -C "$run/src"
+				st=$?
+				cat >/dev/null
+				exit $st
+			}
+			st=$?
+			rm -f "$run/uploading"
+			word "uploaded $st"
+			;;
+		abort*)
+			[ "$committed" = 1 ] && continue
+			echo "${w#abort}" >"$run/abort"
+			kill -TERM 0 2>/dev/null
+			return
+			;;
+		commit*)
+			committed=1
+			word "$w"
+			;;
+		*) word "$w" ;;
+		esac
+	done
+	[ "$committed" = 1 ] && return
+	echo " ship went away (its connection closed)" >"$run/abort"
+	kill -TERM 0 2>/dev/null
+}
+
+# watchdog refreshes the lock's heartbeat ($run/beat) while the deploy is
+# alive, and stops the deploy when ship stops talking (a frozen link) or
+# the main program is gone (killed): then it frees the lock itself.
+watchdog() {
+	trap - TERM INT HUP PIPE
+	last=""
+	quiet=0
+	while sleep 2; do
+		if ! kill -0 "$main" 2>/dev/null; then
+			unlock
+			rm -rf "$run"
+			kill -TERM 0 2>/dev/null
+			return
+		fi
+		a=""
+		read -r a <"$run/alive" 2>/dev/null
+		if [ "$a" != "$last" ] || [ -f "$run/uploading" ] || [ -f "$run/committing" ]; then
+			last=$a
+			quiet=0
+			: >"$run/beat"
+		elif [ $((quiet += 2)) -ge "$gone_after" ]; then
+			echo " no word from ship for ${gone_after}s (a frozen link?)" >"$run/abort"
+			kill -TERM 0 2>/dev/null
+			return
+		fi
+	done
+}
+
+# await reads ship's words until one that starts with $1 arrives (in $w).
+await() {
+	while :; do
+		w=""
+		read -r w <"$run/words" || continue
+		case $w in
+		"$1"*) return 0 ;;
+		uploaded\ *) uploaded=${w#uploaded } ;;
+		esac
+	done
+}
+
+# ---- endings: every path frees the lock and removes the run folder ----
+
+unlock() {
+	l=""
+	read -r l <.ship/lock/info.json 2>/dev/null
+	case $l in *"\"$id\""*) rm -rf .ship/lock ;; esac
+}
+
+# js escapes text for a JSON string (our own messages).
+js() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  '; }
+
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+# audit appends this run's line to .ship/log.jsonl: result, step, message.
+audit() {
+	printf '%s,"time":"%s","result":"%s","release":%s,"previous":%s,"commit":"%s","step":"%s","error":"%s","seconds":%s}\n' \
+		"$log_head" "$(now)" "$1" "$n" "$curnum" "$commit" "$2" "$(js "$3")" \
+		"$(($(date +%s) - started))" >>.ship/log.jsonl 2>/dev/null
+}
+
+# end stops the helpers, frees the lock, removes the run folder and exits.
+end() {
+	kill "$reader_pid" "$watchdog_pid" 2>/dev/null
+	unlock
+	rm -rf "$run"
+	exit "$1"
+}
+
+# fail reports a failed step and ends the deploy with nothing switched. The
+# half-made release has no release.json: the next deploy sweeps it.
+fail() {
+	trap '' TERM INT HUP PIPE
+	say fail "$1"
+	[ -z "$fetching" ] || wait "$fetching" 2>/dev/null
+	withdraw
+	audit failed "$phase" "$1"
+	end "${2:-1}"
+}
+
+# unwind is the trap: ship said abort, or went away, before the commit.
+# shellcheck disable=SC2317 # called by the trap
+unwind() {
+	trap '' TERM INT HUP PIPE
+	reason=" stopped"
+	[ -f "$run/abort" ] && read -r reason <"$run/abort"
+	[ -z "$fetching" ] || wait "$fetching" 2>/dev/null
+	withdraw
+	if [ "$mode" = deploy ] && [ -n "$rel" ] && [ -f "$rel/.ship/release.json" ]; then
+		# Built, but never switched to: no rollback target; swept later.
+		mv -f "$rel/.ship/release.json" "$rel/.ship/aborted.json"
+	fi
+	audit aborted "$phase" "${reason# }"
+	say aborted "${reason# }"
+	end 143
+}
+
+# ---- the receiver: requests in releases/, answers in .ship/answers/ ----
+
+# request writes releases/KIND (STAGE, COMMIT, ABORT, RELOAD) atomically.
+request() {
+	printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.$1.tmp-$id" &&
+		mv -f "releases/.$1.tmp-$id" "releases/$1"
+}
+
+# answer reads the receiver's answer to this run: "WORD {json}".
+answer() {
+	a=""
+	[ -f ".ship/answers/$id" ] && read -r a <".ship/answers/$id"
+	aword=${a%% *}
+}
+
+# await_answer waits until the answer's word is one of $1 (a|b|c); $2 bounds
+# the wait in seconds (0: no bound; ship bounds it). 1 on timeout.
+await_answer() {
+	ticks=$(($2 * 20))
+	while :; do
+		answer
+		case "|$1|" in *"|$aword|"*) [ -n "$aword" ] && return 0 ;; esac
+		if [ "$2" -gt 0 ] && [ $((ticks -= 1)) -le 0 ]; then return 1; fi
+		sleep 0.05
+	done
+}
+
+# withdraw takes back a stage request: the receiver stops what it started.
+withdraw() {
+	[ "$requested" = STAGE ] || return 0
+	requested=""
+	rm -f releases/STAGE
+	request ABORT || return 0
+	if await_answer "aborted" "$ack_wait"; then
+		say answer "$a"
+	else
+		say note "the receiver did not confirm that it stopped the staged release"
+	fi
+}
+
+# ---- lock: one rename of a folder that already holds its owner ----
+
+# age prints how many seconds ago $1 was modified (a large number if missing).
+age() {
+	t=$(stat -c %Y "$1" 2>/dev/null) || {
+		echo 999999
+		return
+	}
+	echo $(($(date +%s) - t))
+}
+
+take_lock() {
+	phase=lock
+	say stage lock
+	{ [ -d .ship ] && [ -d releases ] && [ -d shared ]; } || mkdir -p .ship releases shared ||
+		fail "cannot create folders under $root"
+	{ mkdir "$run/lock" && printf '%s\n' "$lockinfo" >"$run/lock/info.json"; } ||
+		fail "cannot write the lock's info (is the disk full?)"
+	tries=0
+	until mv -T "$run/lock" .ship/lock 2>/dev/null; do
+		holder=$(tr -d '\n' <.ship/lock/info.json 2>/dev/null)
+		hid=$(printf '%s' "$holder" | sed -n 's/.*"id": *"\([0-9A-Za-z_-]*\)".*/\1/p')
+		if [ -n "$hid" ] && [ -d ".ship/runs/$hid" ]; then
+			stale=$(age ".ship/runs/$hid/beat")
+		else
+			# No heartbeat to read (an older ship, a damaged lock): judge by
+			# the lock's own age, 30 times more patiently.
+			stale=$(($(age .ship/lock) / 30))
+		fi
+		if [ "$stale" -lt "$lock_stale" ] || [ $((tries += 1)) -gt 3 ]; then
+			say locked "$stale" "$holder"
+			kill "$reader_pid" "$watchdog_pid" 2>/dev/null
+			rm -rf "$run"
+			exit 75
+		fi
+		take_over "$holder" "$stale"
+	done
+	phase=survey
+}
+
+# take_over moves a stale lock aside; whoever renames it first has it.
+take_over() {
+	mv -T .ship/lock ".ship/lock.stale-$id" 2>/dev/null || return 0
+	taken=$(tr -d '\n' <".ship/lock.stale-$id/info.json" 2>/dev/null)
+	if [ "$taken" != "$1" ]; then
+		# Someone took it over and locked again between our look and our
+		# rename: give the fresh lock back.
+		mv -T ".ship/lock.stale-$id" .ship/lock 2>/dev/null
+		return 0
+	fi
+	say takeover "$2" "$1"
+	printf '%s,"time":"%s","result":"ok","detail":"took over a stale lock (heartbeat %ss old): %s"}\n' \
+		"$takeover_head" "$(now)" "$2" "$(js "$1")" >>.ship/log.jsonl
+	rm -rf ".ship/lock.stale-$id"
+	[ -z "$hid" ] || rm -rf ".ship/runs/$hid"
+}
+
+# ---- survey: what is there, for ship's decisions ----
+
+survey() {
+	cur=$(readlink current 2>/dev/null) || cur=""
+	say current "$cur"
+	case $cur in releases/[1-9]*) curnum=${cur#releases/} curnum=${curnum%/} ;; esac
+	case $curnum in '' | *[!0-9]*) curnum=0 ;; esac
+	next=0
+	for d in releases/*; do
+		b=${d##*/}
+		case $b in '' | 0* | *[!0-9]*) continue ;; esac
+		[ -d "$d" ] || continue
+		[ "$b" -gt "$next" ] && next=$b # numbers are never reused, even of swept folders
+		if [ ! -f "$d/.ship/release.json" ] && [ "$b" != "$curnum" ]; then
+			rm -rf "$d" && say swept "$b"
+			continue
+		fi
+		f=0
+		[ -f "$d/.ship/release.json" ] && f=1
+		bad=0
+		[ -f "$d/.ship/bad.json" ] && bad=1
+		say release "$b" "$f" "$bad"
+	done
+	# The highest number ever given here: a swept folder's number is never
+	# given again.
+	hw=0
+	[ -f .ship/last-release ] && read -r hw <.ship/last-release
+	case $hw in '' | *[!0-9]*) hw=0 ;; esac
+	[ "$hw" -gt "$next" ] && next=$hw
+	sweep_leftovers
+	if [ -f .ship/state.json ]; then
+		printf '%sstate ' "$tag"
+		tr -d '\n' <.ship/state.json
+		echo
+	fi
+	say now "$(date +%s)"
+	say next $((next + 1))
+}
+
+# sweep_leftovers removes what killed deploys left: temp links, temp
+# requests, run folders whose heartbeat stopped, old answers.
+sweep_leftovers() {
+	for f in .current.tmp-* .ship/lock.stale-* releases/.STAGE.tmp-* releases/.COMMIT.tmp-* \
+		releases/.ABORT.tmp-* releases/.RELOAD.tmp-*; do
+		if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f"; fi
+	done
+	for d in .ship/runs/*; do
+		[ -d "$d" ] && [ "$d" != "$run" ] && [ "$(age "$d/beat")" -ge "$lock_stale" ] && rm -rf "$d"
+	done
+	find .ship/answers -type f -mmin +60 -exec rm -f {} + 2>/dev/null
+}
+
+# ---- the release: source, shared, install, build ----
+
+git_() { git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"; }
+
+# start_fetch fetches into the mirror, under the lock, while the survey and
+# ship's go go on; the source stage waits for it.
+start_fetch() {
+	[ "$mode" = deploy ] && [ "$upload" = 0 ] || return 0
+	[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"
+	git_ fetch -q --prune --no-tags -- "$repo" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' &
+	fetching=$!
+}
+
+source_tree() {
+	phase=source
+	say stage source
+	if [ "$upload" = 1 ]; then
+		[ -n "$uploaded" ] || { await uploaded && uploaded=${w#uploaded }; }
+		[ "$uploaded" = 0 ] || fail "cannot unpack the upload (is the disk full?)"
+		mv -T "$run/src" "$rel" || fail "cannot move the upload to $rel"
+	else
+		mkdir "$rel" || fail "cannot create $rel"
+		wait "$fetching" || fail "git fetch from the repository failed"
+		fetching=""
+		resolve_commit
+		git_ archive --format=tar "$commit" | tar -xf - -C "$rel" || fail "cannot export $commit"
+	fi
+	say commit "$commit"
+	# The release's .ship/ belongs to ship, whatever the tree put there.
+	{ rm -rf "$rel/.ship" && mkdir "$rel/.ship"; } || fail "cannot create $rel/.ship"
+}
+
+# resolve_commit: an exact commit (a webhook's push) wins over the ref. A
+# branch the fetch just updated is a loose ref file, read with the shell.
+resolve_commit() {
+	if [ -z "$commit" ] && [ -f ".ship/repo.git/refs/heads/$ref" ]; then
+		read -r commit <".ship/repo.git/refs/heads/$ref"
+		case $commit in *[!0-9a-f]*) commit="" ;; esac
+	fi
+	want=${want_commit:-$ref}
+	[ -n "$commit" ] && [ -z "$want_commit" ] ||
+		commit=$(git_ rev-parse -q --verify --end-of-options "$want^{commit}" 2>/dev/null)
+	if [ -z "$commit" ] && [ "$want_is_id" = 1 ]; then
+		# A commit that no branch or tag names: ask for it by id.
+		git_ fetch -q -- "$repo" "$want" && commit=$(git_ rev-parse -q --verify --end-of-options "$want^{commit}")
+	fi
+	[ -n "$commit" ] || fail "$want not found in the repository"
+}
+
+# link_shared links each entry of shared/ into the release, replacing what
+# the tree has there. A committed symlink is never followed out of the
+# release: links on the way to a nested entry are replaced by folders.
+link_shared() {
+	phase=shared
+	say stage shared
+	set --
+	if [ -z "$shared" ]; then
+		for e in shared/* shared/.[!.]* shared/..?*; do
+			if [ -e "$e" ] || [ -L "$e" ]; then set -- "$@" "${e#shared/}"; fi
+		done
+	else
+		oldifs=$IFS
+		IFS='
+'
+		# shellcheck disable=SC2086 # one entry a line, split on purpose
+		set -- $shared
+		IFS=$oldifs
+	fi
+	for e in "$@"; do
+		case $e in */) e=${e%/} && { mkdir -p "shared/$e" || fail "cannot create shared/$e"; } ;; esac
+		[ -e "shared/$e" ] || [ -L "shared/$e" ] ||
+			fail "shared/$e is missing on the server: create $root/shared/$e (or drop it from the shared list)"
+		parent_dirs "$e"
+		rm -rf "${rel:?}/$e"
+		ln -s "$root/shared/$e" "$rel/$e" || fail "cannot link shared/$e"
+		say linked "$e"
+	done
+}
+
+# parent_dirs makes the folders above entry $1 inside the release,
+# replacing any symlink on the way.
+parent_dirs() {
+	p=$rel
+	rest=$1
+	while :; do
+		case $rest in */*) ;; *) return 0 ;; esac
+		p=$p/${rest%%/*}
+		rest=${rest#*/}
+		if [ -L "$p" ] || { [ -e "$p" ] && [ ! -d "$p" ]; }; then rm -f "$p"; fi
+		[ -d "$p" ] || mkdir "$p" || fail "cannot create $p"
+	done
+}
+
+# install_deps runs the install command so that releases with the same
+# dependency files share one node_modules in .ship/deps/KEY (KEY: the
+# files' git blob ids, or their sha256 for an upload, and a hash of the
+# command). When KEY is known the link is made first and a plain
+# `bun install` is skipped.
+install_deps() {
+	phase=install
+	say stage install
+	[ -n "$install_cmd" ] || return 0
+	key=""
+	if [ "$upload" = 0 ] && [ -f "$rel/package.json" ]; then
+		key=$dep_hash
+		while read -r _ _ oid _; do key="$key${oid%"${oid#????????????}"}"; done <<EOF
+$(git_ ls-tree "$commit" -- package.json bun.lock bun.lockb bunfig.toml .npmrc)
+EOF
+	elif [ -f "$rel/package.json" ] && command -v sha256sum >/dev/null 2>&1; then
+		key=$( (cd "$rel" && cat package.json bun.lock bun.lockb bunfig.toml .npmrc 2>/dev/null; printf '%s' "$install_cmd") | sha256sum)
+		key=${key%% *}
+	fi
+	deps=.ship/deps/$key
+	if [ -n "$key" ] && [ -f "$deps/.complete" ] && [ ! -e "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then
+		ln -s "../../$deps/node_modules" "$rel/node_modules" || fail "cannot link $deps/node_modules"
+		say reused "$key"
+	fi
+	if [ "$plain_install" = 0 ] || [ ! -L "$rel/node_modules" ]; then
+		(cd "$rel" && eval "$install_cmd") </dev/null || fail "install command failed: $install_cmd (exit status $?)"
+	fi
+	if [ -n "$key" ] && [ ! -f "$deps/.complete" ] && [ -d "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then
+		{ rm -rf "$deps" && mkdir -p "$deps" && mv "$rel/node_modules" "$deps/node_modules" &&
+			ln -s "../../$deps/node_modules" "$rel/node_modules" && : >"$deps/.complete"; } ||
+			fail "cannot move node_modules to $deps"
+	fi
+}
+
+build_release() {
+	phase=build
+	say stage build
+	if [ -n "$build_cmd" ]; then
+		(cd "$rel" && eval "$build_cmd") </dev/null || fail "build command failed: $build_cmd (exit status $?)"
+	fi
+	# Finished: release.json, written to a temp name and renamed.
+	{ printf '%s,"number":%s,"commit":"%s","built_at":"%s"}\n' "$info_head" "$n" "$commit" "$(now)" \
+		>"$rel/.ship/release.json.tmp" &&
+		mv -f "$rel/.ship/release.json.tmp" "$rel/.ship/release.json"; } || fail "cannot write release.json"
+}
+
+# ---- stage, commit, prune ----
+
+# stage_release asks the receiver to start the release next to the serving
+# one and check its health, out of traffic. ship bounds the wait (--wait)
+# and says abort when it runs out.
+stage_release() {
+	phase=stage
+	say stage stage
+	if [ "$smode" != stage ]; then
+		say staged "$smode"
+		return 0
+	fi
+	request STAGE || fail "cannot write releases/STAGE"
+	requested=STAGE
+	await_answer "starting|staged|failed|aborted" "$ack_wait" ||
+		fail "the receiver did not take the stage request within ${ack_wait}s: is it running? (ship status shows its heartbeat)"
+	say answer "$a"
+	await_answer "staged|failed|aborted" 0
+	[ "$aword" = starting ] || say answer "$a"
+	[ "$aword" = staged ] && return 0
+	requested=""
+	[ "$aword" = aborted ] && fail "the receiver stopped staging release $n"
+	if [ "$mode" = deploy ] && [ "$aword" = failed ]; then
+		# The receiver's own reason, still escaped as it wrote it.
+		why=$(printf '%s' "$a" | sed -n 's/.*"error":"\(\([^"\\]\|\\.\)*\)".*/\1/p')
+		printf '{"reason":"%s","at":"%s"}\n' "${why:-not healthy when staged}" "$(now)" >"$rel/.ship/bad.json"
+	fi
+	fail "release $n did not become healthy"
+}
+
+# commit_release switches current and moves traffic. From here on the
+# deploy finishes even if ship goes away.
+commit_release() {
+	trap '' TERM INT HUP PIPE
+	: >"$run/committing"
+	phase=switch
+	say stage switch
+	# Another deploy may have taken over a lock it thought stale: never
+	# switch under someone else's lock.
+	l=""
+	read -r l <.ship/lock/info.json 2>/dev/null
+	case $l in *"\"$id\""*) ;; *) fail "the lock was taken over while this deploy waited: nothing switched" ;; esac
+	tmp=.current.tmp-$id
+	{ ln -s "releases/$n" "$tmp" && mv -fT "$tmp" current; } || {
+		rm -f "$tmp"
+		fail "cannot switch current to releases/$n"
+	}
+	say switched "$n"
+	if [ "$smode" != stage ]; then
+		request RELOAD || say note "cannot write releases/RELOAD"
+		return 0
+	fi
+	request COMMIT || back "cannot write releases/COMMIT"
+	requested=""
+	if ! await_answer "committed|failed" "$ack_wait"; then
+		say note "the receiver did not confirm the switch within ${ack_wait}s; current is on release $n"
+		return 0
+	fi
+	say answer "$a"
+	[ "$aword" = committed ] || back "the receiver could not switch to release $n"
+	await_answer "drained" "$drain_wait" && say answer "$a"
+}
+
+# back puts current back where it was after a failed switch, and ends.
+back() {
+	if [ -n "$cur" ]; then
+		ln -s "$cur" "$tmp" && mv -fT "$tmp" current
+	fi
+	say fail "$1; current is back on ${cur:-nothing}"
+	audit failed switch "$1"
+	end 1
+}
+
+# prune removes the releases ship named (its rule: release.PlanPrune),
+# never the new one or the previous current, and node_modules nothing uses.
+prune() {
+	phase=prune
+	say stage prune
+	removed=""
+	for x in "$@"; do
+		case $x in '' | *[!0-9]*) continue ;; esac
+		[ "$x" = "$n" ] || [ "$x" = "$curnum" ] && continue
+		rm -rf "releases/$x" && removed="$removed $x"
+	done
+	if [ -n "$removed" ]; then
+		for d in .ship/deps/*; do
+			[ -d "$d" ] || continue
+			used=0
+			for l in releases/*/node_modules; do
+				[ "$(readlink "$l" 2>/dev/null)" = "../../$d/node_modules" ] && used=1 && break
+			done
+			[ $used = 1 ] || rm -rf "$d"
+		done
+	fi
+	# Pack the mirror's loose objects every 20th release.
+	if [ -d .ship/repo.git ] && [ $((n % 20)) = 0 ]; then git_ gc --auto --quiet >/dev/null 2>&1; fi
+	say pruned "$removed"
+}
+
+# ---- the run ----
+
+started=$(date +%s)
+cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
+	say fail "cannot enter or create $root"
+	exit 1
+}
+{ mkdir -p "$run" && mkfifo "$run/words" && : >"$run/beat"; } || {
+	say fail "cannot create $root/$run (is the disk full or read-only?)"
+	exit 1
+}
+# ship's stream stays on fd 3; commands get /dev/null. One ordered output
+# stream: events and the commands' output interleave as they happen.
+exec 3<&0 0</dev/null 2>&1
+reader &
+reader_pid=$!
+# The watchdog's output goes nowhere: a sleep it leaves behind must not
+# hold the session open.
+watchdog >/dev/null 2>&1 &
+watchdog_pid=$!
+trap unwind TERM INT HUP PIPE
+
+take_lock
+start_fetch
+survey
+phase=plan
+await go
+w=${w#go }
+n=${w%% *} smode=${w#* }
+case $n in '' | *[!0-9]*) fail "ship sent a bad word: go $w" ;; esac
+rel=releases/$n
+if [ "$mode" = deploy ]; then
+	echo "$n" >.ship/last-release
+	source_tree
+	link_shared
+	install_deps
+	build_release
+else
+	[ -f "$rel/.ship/release.json" ] || fail "release $n is not finished on this host"
+	[ ! -f "$rel/.ship/bad.json" ] || fail "release $n is marked bad on this host"
+	commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$rel/.ship/release.json")
+	say commit "$commit"
+fi
+say built "$n"
+stage_release
+phase=ready
+await commit
+commit_release
+# shellcheck disable=SC2086 # release numbers, split on purpose
+prune ${w#commit}
+audit ok "" ""
+say "done" "$n"
+end 0
