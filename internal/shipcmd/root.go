@@ -25,7 +25,8 @@ const (
 	exitLocked = 3
 )
 
-// Version is set at build time with -ldflags "-X ...shipcmd.Version=v1.2.3".
+// Version is set at build time with -ldflags "-X ...shipcmd.Version=v1.2.3";
+// without it, `ship version` says what Go recorded (see internal/buildinfo).
 var Version = "dev"
 
 // app holds what commands need from the world, so tests run them with
@@ -115,8 +116,9 @@ Settings come from flags, then SHIP_* environment variables, then ship.yml in
 the current folder, then defaults.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       versionText(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{cmd: c.Name(), err: err}
 	})
@@ -141,6 +143,7 @@ the current folder, then defaults.`,
 		a.newUnlockCmd(),
 		a.newLogsCmd(),
 		a.newTriggerCmd(),
+		a.newVersionCmd(),
 	)
 	return root
 }
