@@ -39,4 +39,4 @@ VOLUME ["/app"]
 USER bun
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 CMD ["receiver", "health"]
-ENTRYPOINT ["receiver"]
+ENTRYPOINT ["receiver", "--create"]

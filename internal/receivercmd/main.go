@@ -31,6 +31,13 @@ func Main() int {
 		return supervise.RunInit(self, os.Args, os.Environ(), os.Stderr)
 	}
 
+	// A closed stdout or stderr (`receiver | head`, a log collector that
+	// went away) must not kill the receiver: Go dies of SIGPIPE on such a
+	// write unless the signal is caught; caught, the write fails with EPIPE
+	// and the app's output still reaches .ship/logs/app.log. Caught, not
+	// ignored: an ignored SIGPIPE would be inherited by the app.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)

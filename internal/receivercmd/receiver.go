@@ -35,11 +35,17 @@ func runReceiver(ctx context.Context, opts *options) error {
 	}
 	log := newLogger(logw, opts.LogFormat)
 	l := release.Layout{Root: opts.Root}
-	for _, dir := range []string{l.ShipDir(), l.Releases()} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("prepare %s: %w", opts.Root, err)
-		}
+	if err := prepareRoot(l, opts.Create); err != nil {
+		return err
 	}
+	// Before anything starts (or listens): an app a killed receiver left
+	// may hold the port, and would serve an old release besides.
+	if pids, err := supervise.StopLeftovers(opts.Root, opts.StopTimeout); err != nil {
+		log.Warn("cannot look for a previous receiver's apps", "err", err)
+	} else if len(pids) > 0 {
+		log.Warn("stopped app processes a previous receiver left running", "pids", pids)
+	}
+	supervise.SetDefaultHost(appHost(opts.Mode))
 
 	appOut := opts.Stdout
 	if !opts.NoAppLogFile {
@@ -152,6 +158,34 @@ func runReceiver(ctx context.Context, opts *options) error {
 	err := g.Wait()
 	log.Info("receiver stopped", "err", err)
 	return err
+}
+
+// prepareRoot makes the receiver's folders in root. A root that does not
+// exist is a mistake (a typo waits forever for a deploy that goes elsewhere)
+// unless create asks for it.
+func prepareRoot(l release.Layout, create bool) error {
+	switch fi, err := os.Stat(l.Root); {
+	case os.IsNotExist(err) && !create:
+		return usageError{fmt.Errorf("--root %s does not exist: create it (mkdir -p %s, owned by the user that deploys) or pass --create", l.Root, l.Root)}
+	case err == nil && !fi.IsDir():
+		return usageError{fmt.Errorf("--root %s is not a folder", l.Root)}
+	}
+	for _, dir := range []string{l.ShipDir(), l.Releases()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("prepare %s: %w", l.Root, err)
+		}
+	}
+	return nil
+}
+
+// appHost is the host an app is started with. Behind the proxy it listens on
+// loopback only, so nothing reaches it around the proxy; in restart mode it
+// owns the public port, and the host the user configured stands.
+func appHost(mode string) string {
+	if mode == modeRestart {
+		return supervise.KeepHost
+	}
+	return supervise.LoopbackHost
 }
 
 // splitListen returns the host to health-check and the port of a listen

@@ -2,12 +2,16 @@ package receivercmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/shipdeploy/ship/internal/supervise"
 )
@@ -40,6 +44,7 @@ type deps struct {
 // nothing else.
 type options struct {
 	Root         string
+	Create       bool // make Root when it does not exist
 	Listen       string
 	Start        string
 	HealthPath   string
@@ -83,6 +88,7 @@ APP_ROOT/.ship/state.json.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return applyEnv(cmd, d.getenv)
 		},
@@ -99,6 +105,9 @@ APP_ROOT/.ship/state.json.`,
 	}
 	f := cmd.Flags()
 	cmd.PersistentFlags().StringVar(&opts.Root, "root", defaultRoot, "the app's folder: current, releases/, .ship/ [APP_ROOT]")
+	// Persistent, so that an image's ENTRYPOINT ["receiver", "--create"]
+	// still runs `docker run IMAGE health` and `… version`.
+	cmd.PersistentFlags().BoolVar(&opts.Create, "create", false, "create the --root folder when it does not exist (the container image does)")
 	f.StringVar(&opts.Listen, "listen", defaultListen, "public address (proxy mode), or the port the app binds (restart mode) [LISTEN]")
 	f.StringVar(&opts.Start, "start", supervise.DefaultCommand, "the command that starts the app, run with sh -c in the release folder")
 	f.StringVar(&opts.HealthPath, "health-path", "", "a path that must answer 2xx before the app takes traffic (empty: a TCP connect is enough)")
@@ -110,15 +119,36 @@ APP_ROOT/.ship/state.json.`,
 	f.StringVar(&opts.LogFormat, "log-format", "text", "text or json")
 	f.StringVar(&opts.WebhookPath, "webhook-path", defaultWebhookPath, "path of the GitHub webhook on the public listener (on when WEBHOOK_SECRET is set)")
 	f.StringVar(&opts.WebhookListen, "webhook-listen", "", "serve the webhook on its own address instead (needed in restart mode, where the app owns the port)")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		fmt.Fprintln(c.ErrOrStderr(), c.UsageString())
-		return usageError{err}
-	})
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagError(err)} })
+	cmd.SetVersionTemplate("{{.Version}}")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetOut(d.stdout)
 	cmd.SetErr(d.stderr)
-	cmd.AddCommand(newHealthCmd(d, &opts.Root))
+	cmd.AddCommand(newHealthCmd(d, &opts.Root), newVersionCmd(d))
 	return cmd
+}
+
+// flagError says in one line which flag was wrong, why, and what the flag is
+// for, instead of the library's wording after a page of usage.
+func flagError(err error) error {
+	var bad *pflag.InvalidValueError
+	var missing *pflag.ValueRequiredError
+	var unknown *pflag.NotExistError
+	switch {
+	case errors.As(err, &bad):
+		f, v := bad.GetFlag(), bad.GetValue()
+		why := strings.TrimSuffix(strings.TrimPrefix(errors.Unwrap(bad).Error(), "time: "), " "+strconv.Quote(v))
+		if f.Value.Type() == "duration" {
+			why += ": give a number with a unit, like 30s or 2m"
+		}
+		return fmt.Errorf("--%s %s: %s (--%s: %s)", f.Name, v, why, f.Name, f.Usage)
+	case errors.As(err, &missing):
+		f := missing.GetFlag()
+		return fmt.Errorf("--%s needs a value (--%s: %s)", f.Name, f.Name, f.Usage)
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%w; 'receiver --help' lists the flags", err)
+	}
+	return err
 }
 
 // applyEnv fills flags not given on the command line from the environment.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,9 +59,22 @@ func TestFlags(t *testing.T) {
 		},
 		{name: "bad mode", args: []string{"--mode", "blue-green"}, wantCode: 2, wantErr: `--mode "blue-green": want proxy or restart`},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantCode: 2, wantErr: "want text or json"},
-		{name: "unknown flag", args: []string{"--port", "3"}, wantCode: 2, wantErr: "unknown flag: --port"},
-		{name: "bad duration", args: []string{"--stop-timeout", "soon"}, wantCode: 2, wantErr: "invalid argument"},
+		{name: "unknown flag", args: []string{"--port", "3"}, wantCode: 2,
+			wantErr: "receiver: unknown flag: --port; 'receiver --help' lists the flags\n"},
+		{name: "duration without a unit", args: []string{"--start-timeout", "5"}, wantCode: 2,
+			wantErr: "receiver: --start-timeout 5: missing unit in duration: give a number with a unit, like 30s or 2m " +
+				"(--start-timeout: how long a new release may take to become healthy)\n"},
+		{name: "bad duration", args: []string{"--stop-timeout", "soon"}, wantCode: 2,
+			wantErr: "receiver: --stop-timeout soon: invalid duration: give a number with a unit"},
+		{name: "flag without its value", args: []string{"--root"}, wantCode: 2,
+			wantErr: "receiver: --root needs a value (--root: the app's folder"},
 		{name: "zero timeout", args: []string{"--drain-timeout", "0s"}, wantCode: 2, wantErr: "must be positive"},
+		{name: "create", args: []string{"--create"}, want: func(o *options) string {
+			if !o.Create {
+				return "--create not applied"
+			}
+			return ""
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +93,9 @@ func TestFlags(t *testing.T) {
 			if tt.wantErr != "" {
 				if !strings.Contains(stderr.String(), tt.wantErr) {
 					t.Errorf("stderr %q does not say %q", stderr.String(), tt.wantErr)
+				}
+				if n := strings.Count(stderr.String(), "\n"); n != 1 || stdout.Len() > 0 {
+					t.Errorf("a usage error took %d lines on stderr and %d bytes on stdout, want one line:\n%s%s", n, stdout.Len(), stderr.String(), stdout.String())
 				}
 				return
 			}
@@ -133,5 +150,64 @@ func TestHealthCommand(t *testing.T) {
 				t.Errorf("code %d err %v stderr %q, want 1 and %q", code, err, stderr.String(), tt.wantErr)
 			}
 		})
+	}
+}
+
+// A --root that does not exist is an error that says what to do, unless
+// --create asks for it; nothing is created by mistake.
+func TestMissingRoot(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"missing", nil, 2, "does not exist: create it (mkdir -p "},
+		{"a file", nil, 2, "is not a folder"},
+		{"created on request", []string{"--create"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "srv", "app")
+			if tt.name == "a file" {
+				_ = os.MkdirAll(filepath.Dir(root), 0o755)
+				_ = os.WriteFile(root, nil, 0o644)
+			}
+			var stdout, stderr bytes.Buffer
+			ran := false
+			cmd := newRootCmd(deps{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
+				run: func(ctx context.Context, o *options) error {
+					// Only the root's preparation: the rest would run until stopped.
+					ran = true
+					return prepareRoot(release.Layout{Root: o.Root}, o.Create)
+				}})
+			cmd.SetArgs(append([]string{"--root", root}, tt.args...))
+			err := cmd.ExecuteContext(context.Background())
+			if code := exitCode(err, &stderr); code != tt.wantCode || !ran {
+				t.Fatalf("exit code %d, want %d (err %v)", code, tt.wantCode, err)
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) || strings.Count(stderr.String(), "\n") > 1 {
+				t.Errorf("stderr %q, want one line saying %q", stderr.String(), tt.wantErr)
+			}
+			_, statErr := os.Stat(filepath.Join(root, "releases"))
+			if created := statErr == nil; created != (tt.wantCode == 0) {
+				t.Errorf("releases/ created: %v", created)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}, {"--create", "version"}} {
+		var stdout, stderr bytes.Buffer
+		cmd := newRootCmd(deps{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" },
+			run: func(context.Context, *options) error { t.Error("the receiver ran"); return nil }})
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if out := stdout.String(); !strings.HasPrefix(out, "receiver ") || !strings.Contains(out, "\ngo      go1.") {
+			t.Errorf("%v printed %q", args, out)
+		}
 	}
 }

@@ -56,7 +56,9 @@ func (w *world) startReceiver(env ...string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(buildReceiver(w.t), "--root", w.root, "--listen", addr, "--health-path", "/healthz",
+	// --create, as the container image passes: a webhook-only first boot
+	// finds no root yet.
+	cmd := exec.Command(buildReceiver(w.t), "--create", "--root", w.root, "--listen", addr, "--health-path", "/healthz",
 		"--start-timeout", "15s", "--drain-timeout", "5s", "--stop-timeout", "3s")
 	logFile, _ := os.Create(filepath.Join(w.t.TempDir(), "receiver.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile

@@ -31,7 +31,8 @@ const (
 	exitInterrupted = 130
 )
 
-// Version is set at build time with -ldflags "-X ...shipcmd.Version=v1.2.3".
+// Version is set at build time with -ldflags "-X ...shipcmd.Version=v1.2.3";
+// without it, `ship version` says what Go recorded (see internal/buildinfo).
 var Version = "dev"
 
 // app holds what commands need from the world, so tests run them with
@@ -125,8 +126,9 @@ Settings come from flags, then SHIP_* environment variables, then ship.yml in
 the current folder, then defaults.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       versionText(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{cmd: c.Name(), err: err}
 	})
@@ -151,6 +153,7 @@ the current folder, then defaults.`,
 		a.newUnlockCmd(),
 		a.newLogsCmd(),
 		a.newTriggerCmd(),
+		a.newVersionCmd(),
 	)
 	return root
 }

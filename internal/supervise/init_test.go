@@ -18,14 +18,14 @@ import (
 // enough for the test to look for their zombies.
 const orphanScript = `for i in 1 2 3 4 5; do (sleep 0.1 &); done; echo orphans made; sleep 1.5; exit 7`
 
-func startHelper(t *testing.T, mode, script string) (*exec.Cmd, *testenv.SyncBuffer) {
+func startHelper(t *testing.T, mode, script string, env ...string) (*exec.Cmd, *testenv.SyncBuffer) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), "SUPERVISE_HELPER="+mode, "HELPER_SCRIPT="+script)
+	cmd.Env = append(append(os.Environ(), "SUPERVISE_HELPER="+mode, "HELPER_SCRIPT="+script), env...)
 	out := new(testenv.SyncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -14,10 +14,18 @@ import (
 	"time"
 )
 
+// helpers are more child programs, added by the tests of one platform.
+var helpers = map[string]func(){}
+
 // The test binary doubles as the child programs the tests need: a small HTTP
-// app, and a RunInit host. SUPERVISE_HELPER picks one.
+// app, a RunInit host, and those in helpers. SUPERVISE_HELPER picks one.
 func TestMain(m *testing.M) {
-	switch os.Getenv("SUPERVISE_HELPER") {
+	mode := os.Getenv("SUPERVISE_HELPER")
+	if h := helpers[mode]; h != nil {
+		h()
+		os.Exit(0)
+	}
+	switch mode {
 	case "":
 		os.Exit(m.Run())
 	case "http":

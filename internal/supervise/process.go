@@ -37,6 +37,11 @@ type Spec struct {
 	// Env is added to the receiver's own environment; later entries win.
 	Env  []string
 	Port int // when > 0, PORT is set to it, after Env
+	// Host is the address the app is asked to listen on, set as HOST,
+	// NITRO_HOST and HOSTNAME after Env: empty means the default
+	// (LoopbackHost unless SetDefaultHost said otherwise); KeepHost sets
+	// none of them.
+	Host string
 	// Output receives the app's stdout and stderr, in whole lines. Nil
 	// discards (the tail is kept either way).
 	Output    io.Writer
@@ -71,13 +76,17 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if _, err := os.Stat(spec.Dir); err != nil {
 		return nil, fmt.Errorf("start %q: %w", spec.Command, err)
 	}
+	env, err := appEnv(spec)
+	if err != nil {
+		return nil, fmt.Errorf("start %q in %s: %w", spec.Command, spec.Dir, err)
+	}
+	if err := ensureGuard(); err != nil {
+		return nil, fmt.Errorf("start %q in %s: %w", spec.Command, spec.Dir, err)
+	}
 	cmd := exec.Command("/bin/sh", "-c", spec.Command)
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
-	if spec.Port > 0 {
-		cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(spec.Port))
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = env
+	cmd.SysProcAttr = appProcAttr()
 
 	// Our own pipe instead of exec's copying goroutine: Wait then returns
 	// when the process exits, not when the last grandchild holding the pipe
@@ -87,7 +96,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("start %q in %s: %w", spec.Command, spec.Dir, err)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	err = cmd.Start()
+	err = spawn(cmd)
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -124,6 +133,24 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// appEnv is the app's environment: the receiver's, then spec.Env, the host,
+// PORT, and the marker that lets the guard and StopLeftovers find it.
+func appEnv(spec Spec) ([]string, error) {
+	env := append(os.Environ(), spec.Env...)
+	env = append(env, hostEnv(spec.Host)...)
+	if spec.Port > 0 {
+		env = append(env, "PORT="+strconv.Itoa(spec.Port))
+	}
+	mark, err := appMarker(spec.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if mark != "" {
+		env = append(env, mark)
+	}
+	return env, nil
 }
 
 func (p *Process) PID() int           { return p.pid }

@@ -26,7 +26,7 @@ func AppRepo(t testing.TB) string {
 	RequireGit(t)
 	src := filepath.Join(ModuleRoot(t), "examples", "hello")
 	dir := filepath.Join(t.TempDir(), "app")
-	if err := copyTree(src, dir); err != nil {
+	if err := CopyTree(src, dir); err != nil {
 		t.Fatalf("copy example app: %v", err)
 	}
 	GitRun(t, dir, "init", "-q", "-b", "main")
@@ -66,7 +66,9 @@ func GitRun(t testing.TB, dir string, args ...string) string {
 // RequireGit skips (or fails, in strict mode) when git is missing.
 func RequireGit(t testing.TB) { t.Helper(); Git(t) }
 
-func copyTree(src, dst string) error {
+// CopyTree copies the folder src to dst, leaving out node_modules and dist
+// folders (what a build makes).
+func CopyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
