@@ -25,7 +25,7 @@ func (r *receiver) spawn(ctx context.Context, dir string, n int) (*instance, err
 		}
 		host = "127.0.0.1"
 	}
-	proc, err := supervise.Start(ctx, supervise.Spec{Dir: dir, Command: r.opts.Start, Port: port, Output: r.appOut})
+	proc, err := supervise.Start(ctx, supervise.Spec{Dir: dir, Command: r.opts.Start, Port: port, Host: appHost(r.opts.Mode), Output: r.appOut})
 	if err != nil {
 		return nil, err
 	}

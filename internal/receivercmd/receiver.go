@@ -45,7 +45,6 @@ func runReceiver(ctx context.Context, opts *options) error {
 	} else if len(pids) > 0 {
 		log.Warn("stopped app processes a previous receiver left running", "pids", pids)
 	}
-	supervise.SetDefaultHost(appHost(opts.Mode))
 
 	appOut := opts.Stdout
 	if !opts.NoAppLogFile {

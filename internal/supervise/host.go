@@ -1,7 +1,5 @@
 package supervise
 
-import "sync"
-
 // LoopbackHost is where an app behind the receiver's proxy listens: only
 // the proxy reaches it, so nothing goes around the proxy to the app's port.
 const LoopbackHost = "127.0.0.1"
@@ -18,28 +16,8 @@ const KeepHost = "keep"
 // `hostname: process.env.HOST` (examples/hello does).
 var hostEnvNames = []string{"HOST", "NITRO_HOST", "HOSTNAME"}
 
-var defaultHost struct {
-	sync.Mutex
-	host string
-}
-
-// SetDefaultHost sets what an empty Spec.Host means for every later Start:
-// LoopbackHost (the default), KeepHost, or an address. It lets a caller that
-// builds Specs without a Host choose for all of them at once; one that sets
-// Spec.Host does not need it.
-func SetDefaultHost(host string) {
-	defaultHost.Lock()
-	defaultHost.host = host
-	defaultHost.Unlock()
-}
-
 // hostEnv is the hostEnvNames entries for host.
 func hostEnv(host string) []string {
-	if host == "" {
-		defaultHost.Lock()
-		host = defaultHost.host
-		defaultHost.Unlock()
-	}
 	switch host {
 	case KeepHost:
 		return nil

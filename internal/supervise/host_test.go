@@ -11,7 +11,6 @@ func TestStartSetsTheHost(t *testing.T) {
 	all := func(h string) string { return "HOST=" + h + " NITRO_HOST=" + h + " HOSTNAME=" + h }
 	tests := []struct {
 		name        string
-		defaultHost string // SetDefaultHost; "" leaves the default
 		host        string
 		env         []string
 		want        string
@@ -20,15 +19,9 @@ func TestStartSetsTheHost(t *testing.T) {
 		{name: "over the environment's", env: []string{"HOST=0.0.0.0", "HOSTNAME=web1"}, want: all("127.0.0.1")},
 		{name: "a given host", host: "10.1.2.3", want: all("10.1.2.3")},
 		{name: "KeepHost keeps the environment's", host: KeepHost, env: []string{"HOST=0.0.0.0", "HOSTNAME=", "NITRO_HOST="}, want: "HOST=0.0.0.0 NITRO_HOST= HOSTNAME="},
-		{name: "default set to KeepHost", defaultHost: KeepHost, env: []string{"HOST=::", "HOSTNAME=", "NITRO_HOST="}, want: "HOST=:: NITRO_HOST= HOSTNAME="},
-		{name: "default set, Spec.Host wins", defaultHost: KeepHost, host: LoopbackHost, want: all("127.0.0.1")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.defaultHost != "" {
-				SetDefaultHost(tt.defaultHost)
-				t.Cleanup(func() { SetDefaultHost("") })
-			}
 			p := start(t, Spec{Command: show, Host: tt.host, Env: tt.env})
 			waitExit(t, p, 5*time.Second)
 			if got := strings.Join(p.Tail(), "\n"); got != tt.want {

@@ -38,9 +38,8 @@ type Spec struct {
 	Env  []string
 	Port int // when > 0, PORT is set to it, after Env
 	// Host is the address the app is asked to listen on, set as HOST,
-	// NITRO_HOST and HOSTNAME after Env: empty means the default
-	// (LoopbackHost unless SetDefaultHost said otherwise); KeepHost sets
-	// none of them.
+	// NITRO_HOST and HOSTNAME after Env: empty means LoopbackHost;
+	// KeepHost sets none of them.
 	Host string
 	// Output receives the app's stdout and stderr, in whole lines. Nil
 	// discards (the tail is kept either way).
