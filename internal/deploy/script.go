@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/shell"
 )
 
@@ -39,7 +41,7 @@ const (
 	// pingEvery) means ship is gone or the link froze: the host unwinds.
 	goneAfter = 30
 	// lockStale: a lock whose heartbeat is older than this is taken over.
-	lockStale = 60
+	lockStale = int(release.LockStaleAfter / time.Second)
 	// ackWait: how long the receiver may take to pick up a request.
 	ackWait = 10
 	// drainWait: how long the host waits for the old process to finish its

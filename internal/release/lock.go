@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -60,16 +61,55 @@ func Lock(fsys FS, l Layout, info LockInfo) error {
 	return nil
 }
 
-// ReadLock returns the lock's holder, or (nil, nil) when it is free.
+// LockStaleAfter: a lock whose holder's heartbeat is older than this is
+// taken over by the next deploy (and `ship unlock` removes it without
+// --force). A live deploy refreshes it every 2 seconds.
+const LockStaleAfter = 60 * time.Second
+
+// ReadLock returns the lock's holder, or (nil, nil) when it is free. A lock
+// whose info cannot be read (a damaged file) is held by "unknown", with
+// the reason in Command: `ship unlock` can still remove it.
 func ReadLock(fsys FS, l Layout) (*LockInfo, error) {
 	info, err := readJSON[LockInfo](fsys, l.LockInfo())
-	if err != nil || info != nil {
-		return info, err
+	if info != nil {
+		return info, nil
+	}
+	if err != nil {
+		return &LockInfo{Who: "unknown", Command: fmt.Sprintf("(unreadable lock info: %v)", err)}, nil
 	}
 	if _, err := fsys.Lstat(l.Lock()); err == nil {
 		return &LockInfo{Who: "unknown", Command: "(no info.json in " + l.Lock() + ")"}, nil
 	}
 	return nil, nil
+}
+
+// LockHeartbeat is when the holder of the lock taken under id last showed
+// it is alive (its run's beat file); ok is false when there is none to
+// read (an older ship, a damaged lock).
+func LockHeartbeat(fsys FS, l Layout, id string) (at time.Time, ok bool) {
+	if id == "" || strings.ContainsAny(id, "/.") {
+		return time.Time{}, false
+	}
+	fi, err := fsys.Lstat(path.Join(l.Run(id), "beat"))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return fi.ModTime(), true
+}
+
+// HostNow is the host's clock, read by writing a file and asking its time:
+// a heartbeat is judged by the clock that wrote it.
+func HostNow(fsys FS, l Layout) (time.Time, error) {
+	name := path.Join(l.ShipDir(), TempName(".now"))
+	if err := fsys.WriteFile(name, nil, 0o644); err != nil {
+		return time.Time{}, err
+	}
+	defer fsys.Remove(name)
+	fi, err := fsys.Lstat(name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
 }
 
 // Unlock releases the lock taken with id. It refuses to remove a lock held
@@ -85,6 +125,9 @@ func Unlock(fsys FS, l Layout, id string) error {
 	}
 	if err := fsys.Remove(l.LockInfo()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unlock: %w", err)
+	}
+	if holder != nil && holder.ID != "" {
+		_ = fsys.Remove(path.Join(l.Run(holder.ID), "beat"))
 	}
 	if err := fsys.Remove(l.Lock()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unlock: remove %s: %w", l.Lock(), err)

@@ -1,5 +1,7 @@
 package release
 
+import "sort"
+
 // PrunePlan says which release folders a deploy may delete.
 type PrunePlan struct {
 	Keep   []int // finished releases kept, ascending
@@ -19,10 +21,13 @@ func PlanPrune(s *Snapshot, keep int, inProgress int, protect ...int) PrunePlan 
 	for _, n := range protect {
 		protected[n] = true
 	}
+	// Newest first, by number: never by the order a listing came in ("10"
+	// sorts before "7" as text).
+	rels := append([]Release(nil), s.Releases...)
+	sort.Slice(rels, func(i, j int) bool { return rels[i].Number > rels[j].Number })
 	var plan PrunePlan
 	kept := 0
-	for i := len(s.Releases) - 1; i >= 0; i-- {
-		r := s.Releases[i]
+	for _, r := range rels {
 		switch {
 		case r.Number == inProgress:
 		case !r.Finished() && !protected[r.Number]:

@@ -2,6 +2,7 @@ package release
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -57,6 +58,38 @@ func TestPlanPrune(t *testing.T) {
 				t.Errorf("PlanPrune = keep %v remove %v; want keep %v remove %v", p.Keep, p.Remove, tt.keep2, tt.rem)
 			}
 		})
+	}
+}
+
+// PlanPrune orders releases by number whatever order they come in, past
+// 9 and past 99 (a shell glob lists "10" before "7", "100" before "99").
+func TestPlanPruneOrdersByNumber(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	for trial := range 200 {
+		n := 5 + rng.IntN(120)
+		var rels []Release
+		for i := 1; i <= n; i++ {
+			rels = append(rels, done(i))
+		}
+		rng.Shuffle(len(rels), func(i, j int) { rels[i], rels[j] = rels[j], rels[i] })
+		keep := 1 + rng.IntN(6)
+		cur := n - rng.IntN(3)
+		p := PlanPrune(snap(cur, rels...), keep, 0, n, cur)
+		want := map[int]bool{cur: true, n: true}
+		for i := n; len(want) < keep || (i > n-keep && i > 0); i-- {
+			want[i] = true
+		}
+		if len(p.Keep) != len(want) {
+			t.Fatalf("trial %d (n %d keep %d cur %d): kept %v", trial, n, keep, cur, p.Keep)
+		}
+		for _, k := range p.Keep {
+			if !want[k] {
+				t.Fatalf("trial %d (n %d keep %d cur %d): kept %d, an old release, instead of a newer one: %v", trial, n, keep, cur, k, p.Keep)
+			}
+		}
+		if len(p.Keep)+len(p.Remove) != n {
+			t.Fatalf("trial %d: keep %v + remove %v is not every release", trial, p.Keep, p.Remove)
+		}
 	}
 }
 

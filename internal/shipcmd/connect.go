@@ -10,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
-	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/remote"
 )
 
@@ -147,19 +145,6 @@ func (a *app) withHost(ctx context.Context, cmd *cobra.Command, target string, f
 		}
 	}
 	return nil
-}
-
-// withSnapshot is withHost for the commands that read a target's releases:
-// fn gets the layout and what is there.
-func (a *app) withSnapshot(ctx context.Context, cmd *cobra.Command, target string, fn func(h host.Host, l release.Layout, snap *release.Snapshot) error) error {
-	return a.withHost(ctx, cmd, target, func(h host.Host, s Settings) error {
-		l := release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}
-		snap, err := release.Read(h, l)
-		if err != nil {
-			return err
-		}
-		return fn(h, l, snap)
-	})
 }
 
 // writeJSON prints v as indented JSON on stdout (the --json of read commands).

@@ -2,17 +2,19 @@ package shipcmd
 
 import (
 	"fmt"
+	"io"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/shipdeploy/ship/internal/host"
-	"github.com/shipdeploy/ship/internal/release"
 )
 
-// releaseView is one row of `ship releases`, and its JSON.
+// releaseView is one release on one host: a row of `ship releases`, and
+// an entry of its JSON.
 type releaseView struct {
+	Host     string    `json:"host"`
 	Number   int       `json:"number"`
 	Finished bool      `json:"finished"`
 	Commit   string    `json:"commit,omitempty"`
@@ -28,56 +30,125 @@ func (a *app) newReleasesCmd() *cobra.Command {
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "releases TARGET",
-		Short: "List the releases on a target, newest first",
-		Args:  needTarget(1),
+		Short: "List the releases on a target's hosts, newest first",
+		Long: `List the releases newest first, with commit, ref, build time, who, and the
+marks current, serving (what the receiver runs), unfinished and bad. With
+several hosts, one table: a row per release and a column per host.`,
+		Example: `  ship releases prod
+  ship releases prod --json   # one JSON array, an entry per release and host`,
+		Args: needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withSnapshot(cmd.Context(), cmd, args[0], func(h host.Host, l release.Layout, snap *release.Snapshot) error {
-				st, _ := release.ReadState(h, l)
-				views := releaseViews(snap, st)
-				if jsonOut {
-					return a.writeJSON(views)
+			svs, err := a.surveyHosts(cmd.Context(), cmd, args[0])
+			if err != nil {
+				return err
+			}
+			if err := firstErr(svs); err != nil {
+				return err
+			}
+			var views []releaseView
+			for _, sv := range svs {
+				views = append(views, releaseViews(sv)...)
+			}
+			if jsonOut {
+				if views == nil {
+					views = []releaseView{}
 				}
-				if len(views) == 0 {
-					fmt.Fprintf(a.stdout, "no releases in %s on %s yet: ship deploy %s\n", l.Releases(), h, args[0])
-					return nil
-				}
-				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  REL\tCOMMIT\tREF\tBUILT\tBY\t")
-				for _, v := range views {
-					built := ""
-					if !v.BuiltAt.IsZero() {
-						built = v.BuiltAt.UTC().Format("02 Jan 15:04 UTC")
-					}
-					fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", v.Number, shortCommit(v.Commit), v.Ref, built, v.By, marks(v))
-				}
-				return tw.Flush()
-			})
+				return a.writeJSON(views)
+			}
+			if len(views) == 0 {
+				fmt.Fprintf(a.stdout, "no releases in %s yet: ship deploy %s\n", svs[0].layout.Releases(), args[0])
+				return nil
+			}
+			if len(svs) == 1 {
+				return printReleases(a.stdout, views)
+			}
+			return printFleetReleases(a.stdout, svs, views)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }
 
-func releaseViews(snap *release.Snapshot, st *release.State) []releaseView {
+func releaseViews(sv *hostSurvey) []releaseView {
 	var views []releaseView
+	snap, st := sv.snap, sv.state
 	for i := len(snap.Releases) - 1; i >= 0; i-- {
 		r := snap.Releases[i]
-		v := releaseView{Number: r.Number, Finished: r.Finished(), Current: r.Number == snap.Current}
+		v := releaseView{Host: sv.name, Number: r.Number, Finished: r.Finished(), Current: r.Number == snap.Current}
 		if r.Info != nil {
 			v.Commit, v.Ref, v.BuiltAt, v.By = r.Info.Commit, r.Info.Ref, r.Info.BuiltAt, r.Info.By
 		}
 		if r.Bad != nil {
-			v.Bad = r.Bad.Reason
-			if v.Bad == "" {
-				v.Bad = "marked bad"
-			}
+			v.Bad = orText(r.Bad.Reason, "marked bad")
 		}
-		if st.Alive(time.Now()) && st.Serving != nil && st.Serving.Release == r.Number {
+		if st.Alive(sv.now) && st.Serving != nil && st.Serving.Release == r.Number {
 			v.Serving = true
 		}
 		views = append(views, v)
 	}
 	return views
+}
+
+func printReleases(w io.Writer, views []releaseView) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  REL\tCOMMIT\tREF\tBUILT\tBY\t")
+	for _, v := range views {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", v.Number, shortCommit(v.Commit), v.Ref, builtAt(v.BuiltAt), v.By, marks(v))
+	}
+	return tw.Flush()
+}
+
+// printFleetReleases is one table for the fleet: a row per release, a
+// column per host with that host's marks (— where it does not have it).
+func printFleetReleases(w io.Writer, svs []*hostSurvey, views []releaseView) error {
+	byNumber := map[int]map[string]releaseView{}
+	for _, v := range views {
+		if byNumber[v.Number] == nil {
+			byNumber[v.Number] = map[string]releaseView{}
+		}
+		byNumber[v.Number][v.Host] = v
+	}
+	var numbers []int
+	for n := range byNumber {
+		numbers = append(numbers, n)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(numbers)))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	head := "  REL\tCOMMIT\tREF\tBUILT\tBY\t"
+	for _, sv := range svs {
+		head += sv.name + "\t"
+	}
+	fmt.Fprintln(tw, head)
+	for _, n := range numbers {
+		row := byNumber[n]
+		var any releaseView
+		for _, v := range row {
+			if v.Commit != "" || any.Number == 0 {
+				any = v
+			}
+		}
+		line := fmt.Sprintf("  %d\t%s\t%s\t%s\t%s\t", n, shortCommit(any.Commit), any.Ref, builtAt(any.BuiltAt), any.By)
+		for _, sv := range svs {
+			v, ok := row[sv.name]
+			switch {
+			case !ok:
+				line += "—\t"
+			case marks(v) == "":
+				line += "✓\t"
+			default:
+				line += marks(v) + "\t"
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
+}
+
+func builtAt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format("02 Jan 15:04 MST")
 }
 
 func marks(v releaseView) string {
@@ -94,14 +165,7 @@ func marks(v releaseView) string {
 	if v.Bad != "" {
 		m = append(m, "bad: "+v.Bad)
 	}
-	out := ""
-	for i, s := range m {
-		if i > 0 {
-			out += " · "
-		}
-		out += s
-	}
-	return out
+	return strings.Join(m, " · ")
 }
 
 func shortCommit(c string) string {

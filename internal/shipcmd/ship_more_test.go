@@ -136,9 +136,9 @@ func TestStatusAndReleasesOutput(t *testing.T) {
 		}
 	}
 	code, out = w.ship("status", "TARGET", "--path", w.root, "--json")
-	var v statusView
-	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Current != 1 || v.Alive {
-		t.Errorf("status --json (%d): %v %+v\n%s", code, err, v, out)
+	var vs []statusView
+	if err := json.Unmarshal([]byte(out), &vs); err != nil || len(vs) != 1 || vs[0].Current != 1 || vs[0].Alive {
+		t.Errorf("status --json (%d): %v %+v\n%s", code, err, vs, out)
 	}
 }
 

@@ -2,14 +2,16 @@ package shipcmd
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
 )
 
+// statusView is one host's state: a block of `ship status`, an entry of
+// its JSON.
 type statusView struct {
 	Target   string            `json:"target"`
 	Root     string            `json:"root"`
@@ -17,45 +19,82 @@ type statusView struct {
 	Receiver *release.State    `json:"receiver,omitempty"`
 	Alive    bool              `json:"receiver_alive"`
 	Lock     *release.LockInfo `json:"lock,omitempty"`
+	// LockAlive: the lock's holder showed a heartbeat within a minute.
+	LockAlive bool   `json:"lock_alive,omitempty"`
+	Error     string `json:"error,omitempty"` // the host could not be read
 }
 
 func (a *app) newStatusCmd() *cobra.Command {
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "status TARGET",
-		Short: "Show what a target serves, the receiver's last reload, and the lock",
-		Args:  needTarget(1),
+		Short: "Show what each host serves, the receiver's last reload, and the lock",
+		Example: `  ship status prod
+  ship status prod --json   # one JSON array, an entry per host`,
+		Args: needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withSnapshot(cmd.Context(), cmd, args[0], func(h host.Host, l release.Layout, snap *release.Snapshot) error {
-				st, err := release.ReadState(h, l)
-				if err != nil {
+			svs, err := a.surveyHosts(cmd.Context(), cmd, args[0])
+			if err != nil {
+				return err
+			}
+			views := make([]statusView, len(svs))
+			for i, sv := range svs {
+				views[i] = statusOf(sv)
+			}
+			if jsonOut {
+				if err := a.writeJSON(views); err != nil {
 					return err
 				}
-				lock, err := release.ReadLock(h, l)
-				if err != nil {
-					return err
+			} else {
+				for i, v := range views {
+					if i > 0 {
+						fmt.Fprintln(a.stdout)
+					}
+					printStatus(a.stdout, v)
 				}
-				v := statusView{Target: h.String(), Root: l.Root, Current: snap.Current, Receiver: st, Alive: st.Alive(time.Now()), Lock: lock}
-				if jsonOut {
-					return a.writeJSON(v)
-				}
-				a.printStatus(v)
-				return nil
-			})
+			}
+			return firstErr(svs)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }
 
-func (a *app) printStatus(v statusView) {
-	w := a.stdout
+func statusOf(sv *hostSurvey) statusView {
+	v := statusView{Target: sv.name, Root: sv.layout.Root}
+	if sv.err != nil {
+		v.Error = sv.err.Error()
+		return v
+	}
+	v.Current, v.Receiver, v.Alive = sv.snap.Current, sv.state, sv.state.Alive(sv.now)
+	v.Lock, v.LockAlive = sv.lock, sv.beat.alive
+	return v
+}
+
+func printStatus(w io.Writer, v statusView) {
 	fmt.Fprintf(w, "  target    %s:%s\n", v.Target, v.Root)
+	if v.Error != "" {
+		fmt.Fprintf(w, "  error     %s\n", v.Error)
+		return
+	}
 	if v.Current > 0 {
 		fmt.Fprintf(w, "  current   release %d\n", v.Current)
 	} else {
 		fmt.Fprintf(w, "  current   none (nothing deployed yet)\n")
 	}
+	printReceiver(w, v)
+	if v.Lock == nil {
+		fmt.Fprintf(w, "  lock      free\n")
+		return
+	}
+	state := "its heartbeat stopped: the next deploy takes it over"
+	if v.LockAlive {
+		state = "alive"
+	}
+	fmt.Fprintf(w, "  lock      held by %s (%s)\n", describeLock(v.Lock), state)
+}
+
+func printReceiver(w io.Writer, v statusView) {
 	st := v.Receiver
 	switch {
 	case st == nil:
@@ -65,7 +104,14 @@ func (a *app) printStatus(v statusView) {
 	default:
 		fmt.Fprintf(w, "  receiver  up %s · pid %d · %s mode on %s\n", since(st.StartedAt), st.PID, st.Mode, st.Listen)
 		if sv := st.Serving; sv != nil {
-			fmt.Fprintf(w, "  serving   release %d since %s (pid %d)\n", sv.Release, sv.Since.UTC().Format("15:04:05"), sv.PID)
+			fmt.Fprintf(w, "  serving   release %d since %s (pid %d)\n", sv.Release, clock(sv.Since), sv.PID)
+		}
+		if sg := st.Staged; sg != nil {
+			health := "starting"
+			if sg.Healthy {
+				health = "healthy, waiting for the switch"
+			}
+			fmt.Fprintf(w, "  staged    release %d (%s) since %s\n", sg.Release, health, clock(sg.Since))
 		}
 		if st.CrashLoop {
 			fmt.Fprintf(w, "  app       crash loop: %d restarts, last exit %s\n", st.Restarts, st.LastExit)
@@ -79,12 +125,10 @@ func (a *app) printStatus(v statusView) {
 		}
 		fmt.Fprintf(w, "  last      reload %s release %d %s in %.1fs · %d dropped\n", shortID(r.ID), r.Release, res, r.Finished.Sub(r.Started).Seconds(), r.Dropped)
 	}
-	if v.Lock != nil {
-		fmt.Fprintf(w, "  lock      held by %s on %s since %s: %s\n", v.Lock.Who, v.Lock.From, v.Lock.Since.UTC().Format(time.RFC3339), v.Lock.Command)
-	} else {
-		fmt.Fprintf(w, "  lock      free\n")
-	}
 }
+
+// clock is a time of day in local time with its zone.
+func clock(t time.Time) string { return t.Local().Format("15:04:05 MST") }
 
 func since(t time.Time) string {
 	d := time.Since(t).Round(time.Second)

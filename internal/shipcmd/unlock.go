@@ -11,34 +11,92 @@ import (
 	"github.com/shipdeploy/ship/internal/release"
 )
 
+// errHolderAlive is a lock whose holder still shows a heartbeat.
+var errHolderAlive = fmt.Errorf("%w: its holder is alive", release.ErrLocked)
+
 func (a *app) newUnlockCmd() *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "unlock TARGET",
 		Short: "Remove a deploy lock left by a deploy that died",
-		Long: `Remove .ship/lock on the target and say who held it. Use it only when the
-deploy that holds it is gone (its machine crashed, its CI job was killed);
-a live deploy that loses its lock can collide with the next one.`,
+		Long: `Remove .ship/lock on every host of TARGET and say who held it.
+
+A live deploy refreshes a heartbeat in its lock every 2 seconds, and the next
+deploy takes over a lock whose heartbeat stopped more than 60 seconds ago, so
+this is rarely needed. ship unlock refuses a lock whose holder is alive; with
+--force it removes it anyway (that deploy may then collide with the next one).
+A lock whose info cannot be read is removed.`,
+		Example: `  ship unlock prod
+  ship unlock prod --force    # the holder looks alive, but you know it is gone`,
 		Args: needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				l := release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}
-				holder, err := release.ReadLock(h, l)
-				if err != nil {
-					return err
-				}
-				if holder == nil {
-					fmt.Fprintf(a.stdout, "%s: the lock is free; nothing to do\n", h)
-					return nil
-				}
-				if err := release.Unlock(h, l, ""); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "✓ %s unlocked. It was held by %s on %s (pid %d) since %s (%s ago): %s\n",
-					h, holder.Who, holder.From, holder.PID, holder.Since.UTC().Format(time.RFC3339),
-					time.Since(holder.Since).Round(time.Second), holder.Command)
-				_ = release.AppendLog(h, l, release.LogEntry{Time: time.Now().UTC(), Kind: "unlock", Result: "ok", By: a.who(), Detail: "removed lock " + holder.ID})
-				return nil
+				return a.unlockHost(h, release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}, force)
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "remove the lock even if its holder still shows a heartbeat")
+	return cmd
+}
+
+func (a *app) unlockHost(h host.Host, l release.Layout, force bool) error {
+	holder, err := release.ReadLock(h, l)
+	if err != nil {
+		return err
+	}
+	if holder == nil {
+		fmt.Fprintf(a.stdout, "%s: the lock is free; nothing to do\n", h)
+		return nil
+	}
+	beat := lockBeat(h, l, holder)
+	if beat.alive && !force {
+		fmt.Fprintf(a.stderr, "✗ %s: the lock is held by %s; its heartbeat is %s old, so that deploy is alive.\n",
+			h, describeLock(holder), beat.age.Round(time.Second))
+		fmt.Fprintf(a.stderr, "  Wait for it (ship status shows it), or pass --force if you know it is gone.\n")
+		return reportedError{errHolderAlive}
+	}
+	if err := release.Unlock(h, l, ""); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "✓ %s unlocked. It was held by %s%s\n", h, describeLock(holder), beat.note())
+	_ = release.AppendLog(h, l, release.LogEntry{Time: time.Now().UTC(), Kind: "unlock", Result: "ok", By: a.who(), Detail: "removed lock " + holder.ID})
+	return nil
+}
+
+// heartbeat is what a lock's heartbeat says, judged by the host's clock.
+type heartbeat struct {
+	known bool
+	age   time.Duration
+	alive bool
+}
+
+func lockBeat(h host.Host, l release.Layout, holder *release.LockInfo) heartbeat {
+	at, ok := release.LockHeartbeat(h, l, holder.ID)
+	if !ok {
+		return heartbeat{}
+	}
+	now, err := release.HostNow(h, l)
+	if err != nil {
+		now = time.Now()
+	}
+	age := now.Sub(at)
+	return heartbeat{known: true, age: age, alive: age < release.LockStaleAfter && age > -release.LockStaleAfter}
+}
+
+func (b heartbeat) note() string {
+	switch {
+	case !b.known:
+		return " (no heartbeat to read)"
+	case b.alive:
+		return fmt.Sprintf(" (heartbeat %s ago)", b.age.Round(time.Second))
+	}
+	return fmt.Sprintf(" (its heartbeat stopped %s ago)", b.age.Round(time.Second))
+}
+
+func describeLock(h *release.LockInfo) string {
+	if h.Since.IsZero() {
+		return fmt.Sprintf("%s %s", h.Who, h.Command)
+	}
+	return fmt.Sprintf("%s on %s (pid %d) since %s (%s ago): %s", h.Who, h.From, h.PID,
+		h.Since.UTC().Format(time.RFC3339), time.Since(h.Since).Round(time.Second), h.Command)
 }
