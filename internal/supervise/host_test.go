@@ -10,10 +10,10 @@ func TestStartSetsTheHost(t *testing.T) {
 	const show = `echo "HOST=$HOST NITRO_HOST=$NITRO_HOST HOSTNAME=$HOSTNAME"`
 	all := func(h string) string { return "HOST=" + h + " NITRO_HOST=" + h + " HOSTNAME=" + h }
 	tests := []struct {
-		name        string
-		host        string
-		env         []string
-		want        string
+		name string
+		host string
+		env  []string
+		want string
 	}{
 		{name: "loopback by default", want: all("127.0.0.1")},
 		{name: "over the environment's", env: []string{"HOST=0.0.0.0", "HOSTNAME=web1"}, want: all("127.0.0.1")},
