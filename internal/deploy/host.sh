@@ -159,6 +159,7 @@ audit() {
 # end stops the helpers, frees the lock, removes the run folder and exits.
 end() {
 	kill "$reader_pid" "$watchdog_pid" 2>/dev/null
+	rm -f ".current.tmp-$id" "releases/.COMMIT.tmp-$id"
 	unlock
 	rm -rf "$run"
 	exit "$1"
@@ -319,11 +320,8 @@ survey() {
 	case $hw in '' | *[!0-9]*) hw=0 ;; esac
 	[ "$hw" -gt "$next" ] && next=$hw
 	sweep_leftovers
-	if [ -f .ship/state.json ]; then
-		printf '%sstate ' "$tag"
-		tr -d '\n' <.ship/state.json
-		echo
-	fi
+	# One line in one write: the reader's pongs share the stream.
+	[ -f .ship/state.json ] && say state "$(tr -d '\n' <.ship/state.json)"
 	say now "$(date +%s)"
 	say next $((next + 1))
 }
@@ -499,7 +497,7 @@ stage_release() {
 	say answer "$a"
 	await_answer "staged|failed|aborted" 0
 	[ "$aword" = starting ] || say answer "$a"
-	[ "$aword" = staged ] && return 0
+	[ "$aword" = staged ] && { prepare_switch; return 0; }
 	requested=""
 	[ "$aword" = aborted ] && fail "the receiver stopped staging release $n"
 	if [ "$mode" = deploy ] && [ "$aword" = failed ]; then
@@ -508,6 +506,14 @@ stage_release() {
 		printf '{"reason":"%s","at":"%s"}\n' "${why:-not healthy when staged}" "$(now)" >"$rel/.ship/bad.json"
 	fi
 	fail "release $n did not become healthy"
+}
+
+# prepare_switch makes the temp link and the COMMIT request ahead, so that
+# the switch is two renames: the hosts of a fleet switch close together.
+prepare_switch() {
+	tmp=.current.tmp-$id
+	ln -sfn "releases/$n" "$tmp" &&
+		printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.COMMIT.tmp-$id"
 }
 
 # commit_release switches current and moves traffic. From here on the
@@ -523,24 +529,27 @@ commit_release() {
 	read -r l <.ship/lock/info.json 2>/dev/null
 	case $l in *"\"$id\""*) ;; *) fail "the lock was taken over while this deploy waited: nothing switched" ;; esac
 	tmp=.current.tmp-$id
-	{ ln -s "releases/$n" "$tmp" && mv -fT "$tmp" current; } || {
+	if ! { { [ -L "$tmp" ] || ln -s "releases/$n" "$tmp"; } && mv -fT "$tmp" current; }; then
 		rm -f "$tmp"
 		fail "cannot switch current to releases/$n"
-	}
-	say switched "$n"
+	fi
 	if [ "$smode" != stage ]; then
+		say switched "$n"
 		request RELOAD || say note "cannot write releases/RELOAD"
 		return 0
 	fi
-	request COMMIT || back "cannot write releases/COMMIT"
+	{ [ -f "releases/.COMMIT.tmp-$id" ] && mv -f "releases/.COMMIT.tmp-$id" releases/COMMIT; } || request COMMIT ||
+		back "cannot write releases/COMMIT"
+	say switched "$n"
 	requested=""
-	if ! await_answer "committed|failed" "$ack_wait"; then
+	# (A quick drain may replace "committed" with "drained" before we look.)
+	if ! await_answer "committed|drained|failed" "$ack_wait"; then
 		say note "the receiver did not confirm the switch within ${ack_wait}s; current is on release $n"
 		return 0
 	fi
 	say answer "$a"
-	[ "$aword" = committed ] || back "the receiver could not switch to release $n"
-	await_answer "drained" "$drain_wait" && say answer "$a"
+	[ "$aword" != failed ] || back "the receiver could not switch to release $n"
+	[ "$aword" = drained ] || { await_answer "drained" "$drain_wait" && say answer "$a"; }
 }
 
 # back puts current back where it was after a failed switch, and ends.

@@ -129,6 +129,9 @@ func (r *hostRun) recordAnswer(e *event) bool {
 		r.committed = a
 	case release.AnswerDrained:
 		r.drained = a
+		if r.committed == nil { // the drain was done before the host looked
+			r.committed = a
+		}
 		r.endStage()
 	}
 	return false

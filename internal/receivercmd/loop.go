@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -82,7 +83,9 @@ func (r *receiver) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-r.trig.c:
-			if !sleepCtx(ctx, settleDelay) {
+			// ship's requests are renamed into place whole; a hand-made
+			// RELOAD may still be being written: give it a moment.
+			if _, err := os.Lstat(r.l.Reload()); err == nil && !sleepCtx(ctx, settleDelay) {
 				return nil
 			}
 			r.takeRequests(ctx)

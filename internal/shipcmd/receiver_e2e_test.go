@@ -143,6 +143,7 @@ func TestDeployThroughReceiver(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy two: %d\n%s", code, out)
 	}
+	t.Logf("deploy two:\n%s", out)
 	if !strings.Contains(out, "healthy after") {
 		t.Errorf("deploy did not report the receiver's answer:\n%s", out)
 	}

@@ -71,6 +71,8 @@ type sshdOptions struct {
 	hostKeyTypes []string
 	extra        []string
 	shellRC      bool
+	clientKey    string    // a private key to accept instead of a new one
+	mount        [2]string // in a mount namespace of its own: bind [0] over [1]
 }
 
 // WithHostKeyTypes gives the server a host key of each type, as
@@ -85,6 +87,19 @@ func WithHostKeyTypes(types ...string) SSHDOption {
 // vary between machines and may be slow (pyenv init takes a second here).
 func WithShellRC() SSHDOption {
 	return func(o *sshdOptions) { o.shellRC = true }
+}
+
+// WithClientKey makes the server accept this private key's public half
+// (file.pub) instead of a key of its own: several servers, one key.
+func WithClientKey(file string) SSHDOption {
+	return func(o *sshdOptions) { o.clientKey = file }
+}
+
+// WithMount runs the server in a mount namespace of its own where the
+// folder src is bind-mounted over dst: what its sessions see at dst is
+// src. Needs root and unshare (util-linux).
+func WithMount(src, dst string) SSHDOption {
+	return func(o *sshdOptions) { o.mount = [2]string{src, dst} }
 }
 
 // WithConfig adds lines to sshd_config.
@@ -119,7 +134,11 @@ func StartSSHD(t testing.TB, opts ...SSHDOption) *SSHD {
 	s.logFile = filepath.Join(s.Dir, "sshd.log")
 	s.KeyFile = filepath.Join(s.Dir, "id_client")
 	s.KnownHostsFile = filepath.Join(s.Dir, "known_hosts")
-	s.genKey("ed25519", s.KeyFile)
+	if s.opts.clientKey != "" {
+		s.KeyFile = s.opts.clientKey
+	} else {
+		s.genKey("ed25519", s.KeyFile)
+	}
 	text, err := os.ReadFile(s.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +325,7 @@ func (s *SSHD) writeConfig() {
 
 // start runs sshd and waits until it answers with its SSH banner.
 func (s *SSHD) start() error {
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", s.configFile, "-E", s.logFile)
+	cmd := InMount(s.opts.mount[0], s.opts.mount[1], sshdPath, "-D", "-e", "-f", s.configFile, "-E", s.logFile)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
@@ -333,6 +352,18 @@ func (s *SSHD) start() error {
 		}
 		time.Sleep(10 * time.Millisecond) // sshd gives no readiness signal but its port
 	}
+}
+
+// InMount is exec.Command(name, args...) run in a mount namespace of its
+// own where src is bind-mounted over dst (no namespace when src is "").
+// The program keeps the process's pid: unshare and sh exec into it.
+func InMount(src, dst, name string, args ...string) *exec.Cmd {
+	if src == "" {
+		return exec.Command(name, args...)
+	}
+	full := append([]string{"--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" "$2" && shift 2 && exec "$@"`, "sh", src, dst, name}, args...)
+	return exec.Command("unshare", full...)
 }
 
 // banner reports whether an SSH server answers on addr.

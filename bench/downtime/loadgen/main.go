@@ -3,7 +3,7 @@
 // successful answer. The receiver's tests and bench/downtime/run.sh use it
 // as load from another process.
 //
-//	loadgen -url http://127.0.0.1:3000/ -keepalive 8 -fresh 1 [-duration 30s] [-json]
+//	loadgen -url http://127.0.0.1:3000/ -keepalive 8 -fresh 1 [-every 2ms] [-duration 30s] [-json]
 //
 // It stops after -duration, on SIGINT/SIGTERM, or (with -stdin) when its
 // standard input closes. A request fails when it gets no answer, or an
@@ -100,6 +100,7 @@ func main() {
 	pause := flag.Duration("pause", 10*time.Millisecond, "a client's pause after a failed request")
 	label := flag.String("label", "", "print one summary row with this label first")
 	gaps := flag.Duration("gaps", 0, "list every gap without a successful answer longer than this")
+	every := flag.Duration("every", 0, "a client's pause between requests (0: as fast as answers come)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -140,6 +141,7 @@ func main() {
 				}
 				s.ok(body)
 				last[i] = body
+				sleep(ctx, *every)
 			}
 		}()
 	}
