@@ -74,6 +74,8 @@ func (c *Cutter) Cut() {
 
 // Blackhole makes every live connection drop all data from now on without
 // closing, as a network that went silent; later connections go through.
+// A close is dropped too: when one end closes a silent connection, the
+// other sees nothing until Cut or Close (a real dead link carries no FIN).
 func (c *Cutter) Blackhole() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -143,7 +145,6 @@ func (c *Cutter) accept() {
 // latency, not a lower bandwidth.
 func (c *Cutter) forward(l *link, dst, src net.Conn) {
 	defer c.wg.Done()
-	defer c.drop(l)
 	queue := make(chan chunk, 1024)
 	done := make(chan struct{})
 	go func() {
@@ -175,6 +176,10 @@ func (c *Cutter) forward(l *link, dst, src net.Conn) {
 	}
 	close(queue)
 	<-done
+	if l.silent.Load() {
+		return // the close is lost with the data: Cut or Close ends the link
+	}
+	c.drop(l)
 	l.close()
 }
 

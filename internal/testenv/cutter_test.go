@@ -142,3 +142,38 @@ func TestCutterLatency(t *testing.T) {
 		t.Errorf("4 MiB took %s with %s latency each way", d, oneWay)
 	}
 }
+
+// TestCutterBlackholeKeepsTheFarEndOpen: a silent link loses the close as
+// well: the server does not learn that the client left until Cut.
+func TestCutterBlackholeKeepsTheFarEndOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err == nil {
+			accepted <- conn
+		}
+	}()
+	cut := testenv.NewCutter(t, ln.Addr().String())
+	client, err := net.Dial("tcp", cut.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := <-accepted
+	defer server.Close()
+	cut.Blackhole()
+	client.Close()
+	server.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, err := server.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the server read %d bytes, %v after the client closed a silent link; want silence", n, err)
+	}
+	cut.Cut()
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := server.Read(make([]byte, 10)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after Cut: %v, want the connection closed", err)
+	}
+}
