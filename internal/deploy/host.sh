@@ -159,7 +159,7 @@ audit() {
 # end stops the helpers, frees the lock, removes the run folder and exits.
 end() {
 	kill "$reader_pid" "$watchdog_pid" 2>/dev/null
-	rm -f ".current.tmp-$id" "releases/.COMMIT.tmp-$id"
+	rm -f ".current.tmp-$id" "releases/.COMMIT.tmp-$id" "releases/.ABORT.tmp-$id"
 	unlock
 	rm -rf "$run"
 	exit "$1"
@@ -221,11 +221,16 @@ await_answer() {
 }
 
 # withdraw takes back a stage request: the receiver stops what it started.
+# The ABORT request was written next to the STAGE one (stage_release): a
+# rename needs no room, so it reaches the receiver on a full disk too.
 withdraw() {
 	[ "$requested" = STAGE ] || return 0
 	requested=""
 	rm -f releases/STAGE
-	request ABORT || return 0
+	mv -f "releases/.ABORT.tmp-$id" releases/ABORT 2>/dev/null || request ABORT || {
+		say note "cannot write releases/ABORT: the receiver stops the staged release after its --stage-timeout"
+		return 0
+	}
 	if await_answer "aborted" "$ack_wait"; then
 		say answer "$a"
 	else
@@ -490,7 +495,8 @@ stage_release() {
 		say staged "$smode"
 		return 0
 	fi
-	request STAGE || fail "cannot write releases/STAGE"
+	{ printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.ABORT.tmp-$id" && request STAGE; } ||
+		fail "cannot write releases/STAGE (is the disk full?)"
 	requested=STAGE
 	await_answer "starting|staged|failed|aborted" "$ack_wait" ||
 		fail "the receiver did not take the stage request within ${ack_wait}s: is it running? (ship status shows its heartbeat)"
