@@ -118,6 +118,9 @@ watchdog() {
 			: >"$run/beat"
 		elif [ $((quiet += 2)) -ge "$gone_after" ]; then
 			echo " no word from ship for ${gone_after}s (a frozen link?)" >"$run/abort"
+			# Nobody reads our output now: writes blocked on the link
+			# fail once the relay is gone, and the unwind goes on.
+			kill -KILL "$relay_pid" 2>/dev/null
 			kill -TERM 0 2>/dev/null
 			return
 		fi
@@ -601,13 +604,21 @@ cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
 	say fail "cannot enter or create $root"
 	exit 1
 }
-{ mkdir -p "$run" && mkfifo "$run/words" && : >"$run/beat"; } || {
+{ mkdir -p "$run" && mkfifo "$run/words" "$run/out" && : >"$run/beat"; } || {
 	say fail "cannot create $root/$run (is the disk full or read-only?)"
 	exit 1
 }
+# Everything the run prints passes through a relay that the helpers' TERM
+# does not stop: on a frozen link a write blocks once the link's window is
+# full (a chatty build), and the watchdog kills the relay to unblock it.
+(
+	trap '' TERM INT HUP
+	exec cat <"$run/out"
+) &
+relay_pid=$!
 # ship's stream stays on fd 3; commands get /dev/null. One ordered output
 # stream: events and the commands' output interleave as they happen.
-exec 3<&0 0</dev/null 2>&1
+exec 3<&0 0</dev/null >"$run/out" 2>&1
 reader &
 reader_pid=$!
 # The watchdog's output goes nowhere: a sleep it leaves behind must not

@@ -74,3 +74,40 @@ func TestWithdrawOnFullDisk(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFrozenLinkWithAChattyBuild: the link freezes while the build prints
+// more than the SSH channel's window holds. The host's writes then block
+// on a link nobody reads; it must still see that ship went silent, unwind
+// and free the lock by itself (within gone_after, 30s), not hang until
+// the lock goes stale and is taken over.
+func TestFrozenLinkWithAChattyBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; waits for the host to notice a frozen link (30s)")
+	}
+	w := newWorld(t)
+	chatty := `sleep 1; head -c 6000000 /dev/zero | tr '\0' x | fold -w 100; bun run build`
+	r := w.start(t, "deploy", w.target, "--path", w.root, "--repo", w.repo, "-v", "--build", chatty)
+	if _, ok := r.at(moment{"build", 200 * time.Millisecond}, w.cut.Blackhole); !ok {
+		t.Fatalf("ship ended before the build:\n%s", r.out.String())
+	}
+	hw := w.watchHost(time.Now(), 50*time.Second)
+	if code, ok := r.wait(shipWithin); !ok || code == 0 {
+		t.Errorf("ship: exit %d (ended %v) after the link froze before the switch:\n%s", code, ok, r.tail(10))
+	}
+	<-hw.done
+	if hw.at.IsZero() {
+		held, runs := w.busy()
+		t.Fatalf("50s after the link froze the host still holds the lock (%v), run folders %v; processes in releases/2: %v",
+			held, runs, w.strays(1))
+	}
+	t.Logf("the host unwound %.1fs after the link froze", hw.at.Sub(hw.from).Seconds())
+	if stray := w.strays(1); len(stray) > 0 {
+		t.Errorf("left running: %v", stray)
+	}
+	w.cut.Cut()
+	w.commit(t)
+	next := w.start(t, "deploy", w.target, "--path", w.root, "--repo", w.repo)
+	if code, _ := next.wait(shipWithin); code != 0 {
+		t.Errorf("the next deploy: exit %d\n%s", code, next.tail(20))
+	}
+}
