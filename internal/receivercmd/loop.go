@@ -144,6 +144,7 @@ func (r *receiver) heartbeat() time.Duration {
 
 // boot serves what is there at start: a waiting RELOAD, or current.
 func (r *receiver) boot(ctx context.Context) {
+	r.answerOrphans()
 	if _, ok, _ := readRequest(r.l, release.RequestReload); ok {
 		r.takeRequests(ctx)
 		return

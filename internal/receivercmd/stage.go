@@ -3,6 +3,8 @@ package receivercmd
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
@@ -316,6 +318,38 @@ func (r *receiver) stagedDied() {
 	r.answer(s.id, release.AnswerAborted, release.Answer{Release: s.release,
 		Error: "the staged process exited before the switch: " + st.String(), LogTail: lastN(s.inst.proc.Tail(), logTailLines)})
 	r.trig.poke()
+}
+
+// answerOrphans answers, at start, what a previous receiver left under way:
+// the release it staged stopped with it ("aborted"), and the old process of
+// a switch it made was stopped with it ("drained"). A host that waits on
+// such an answer learns at once, not at the end of ship's --wait. A STAGE
+// still waiting in releases/ is not an orphan: it is taken as usual.
+func (r *receiver) answerOrphans() {
+	entries, err := os.ReadDir(r.l.Answers())
+	if err != nil {
+		return
+	}
+	pending, _, _ := readRequest(r.l, release.RequestStage)
+	const why = "the receiver restarted: what the previous one started stopped with it"
+	for _, e := range entries {
+		id := e.Name()
+		if strings.HasPrefix(id, ".") || id == pending.ID {
+			continue // a temp file, or a request still to take
+		}
+		word, a, err := release.ReadAnswer(r.fsys, r.l, id)
+		if err != nil || a == nil {
+			continue
+		}
+		switch word {
+		case release.AnswerStarting, release.AnswerStaged:
+			r.log.Warn("a stage the previous receiver left is aborted", "id", id, "release", a.Release)
+			r.answer(id, release.AnswerAborted, release.Answer{Release: a.Release, Note: why})
+		case release.AnswerCommitted:
+			a.Note = why
+			r.answer(id, release.AnswerDrained, *a)
+		}
+	}
 }
 
 // answer writes the answer to request id (a request without id gets none).

@@ -1,0 +1,59 @@
+package receivercmd
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shipdeploy/ship/internal/release"
+)
+
+// TestStartAnswersWhatAPreviousReceiverLeft: a receiver killed in the middle
+// of a deploy leaves answers that promise more ("starting", "committed").
+// The next receiver answers them at start, so that the host waiting on them
+// hears at once (the staged process died with the old receiver; the old
+// process of a switch was stopped with it) instead of waiting out ship's
+// --wait. A STAGE still waiting in releases/ is taken as usual.
+func TestStartAnswersWhatAPreviousReceiverLeft(t *testing.T) {
+	l := appRoot(t, "version=v1", "version=v2")
+	write := func(word string, a release.Answer) {
+		t.Helper()
+		a.At = time.Now().UTC()
+		if err := release.WriteAnswer(lfs, l, word, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(release.AnswerStarting, release.Answer{ID: "was-starting", Release: 2})
+	write(release.AnswerStaged, release.Answer{ID: "was-staged", Release: 2})
+	write(release.AnswerCommitted, release.Answer{ID: "was-committed", Release: 1})
+	write(release.AnswerFailed, release.Answer{ID: "was-failed", Release: 2, Error: "boom"})
+	// Queued behind another start when the old receiver died: still pending.
+	write(release.AnswerStarting, release.Answer{ID: "queued", Release: 2, Note: "queued"})
+	if err := release.WriteJSON(lfs, l.Request(release.RequestStage), release.ReloadRequest{ID: "queued", Release: 2}); err != nil {
+		t.Fatal(err)
+	}
+
+	startReceiver(t, testOptions(t, l))
+	want := map[string]string{
+		"was-starting":  release.AnswerAborted,
+		"was-staged":    release.AnswerAborted,
+		"was-committed": release.AnswerDrained,
+		"was-failed":    release.AnswerFailed,
+		"queued":        release.AnswerStaged,
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for id, w := range want {
+		for {
+			word, a, err := release.ReadAnswer(lfs, l, id)
+			if err == nil && word == w {
+				if w == release.AnswerAborted && a.Release != 2 {
+					t.Errorf("%s: aborted answer names release %d, want 2", id, a.Release)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("answer to %s is %q (%v), want %q", id, word, err, w)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
