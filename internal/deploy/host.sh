@@ -619,13 +619,16 @@ relay_pid=$!
 # ship's stream stays on fd 3; commands get /dev/null. One ordered output
 # stream: events and the commands' output interleave as they happen.
 exec 3<&0 0</dev/null >"$run/out" 2>&1
+# The trap comes before the helpers: a reader that finds ship's stream
+# already ended stops the deploy at once, and the unwind must catch that.
+reader_pid="" watchdog_pid=""
+trap unwind TERM INT HUP PIPE
 reader &
 reader_pid=$!
 # The watchdog's output goes nowhere: a sleep it leaves behind must not
 # hold the session open.
 watchdog >/dev/null 2>&1 &
 watchdog_pid=$!
-trap unwind TERM INT HUP PIPE
 
 take_lock
 start_fetch
