@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -214,8 +215,9 @@ func pastNumbers(tr *trial) {
 	for _, n := range w.look().finished {
 		high = max(high, n)
 	}
+	// Up to a million: release numbers have at most 9 digits.
 	next := 100
-	for next <= high+1 {
+	for next <= high+1 && next < 1_000_000 {
 		next *= 10
 	}
 	if start := next - 3; start > high {
@@ -229,6 +231,65 @@ func pastNumbers(tr *trial) {
 	for range 4 + tr.rng.IntN(2) {
 		tr.next()
 	}
+}
+
+// killHost: every process of the deploy on the host is SIGKILLed at once
+// (its session torn down, say): nothing is left there to free the lock.
+// The next deploy waits (--lock-wait), takes the lock over once its
+// heartbeat is 60s old, and sweeps what the dead run left. ship, which
+// lost the script, says so (exit 1 before the switch, 4 when it cannot
+// learn how the run ended).
+func killHost(tr *trial) {
+	w := tr.w
+	pre := w.look()
+	tr.startLoad()
+	defer tr.stopLoad()
+	w.commit(tr.t)
+	local := tr.rng.IntN(2) == 0
+	m := randomMoment(tr.rng)
+	r := w.start(tr.t, tr.deployArgs(local)...)
+	var struck time.Time
+	killed := 0
+	stage, _ := r.at(m, func() { struck, killed = time.Now(), w.killDeploys() })
+	tr.landed, tr.struckIn = killed > 0, stage
+	tr.say("%s at %s (in %s): %d process groups killed", via(local), m, stage, killed)
+	if _, ok := r.wait(shipWithin); !ok {
+		tr.violate("ship did not exit within %s of the kill:\n%s", shipWithin, r.tail(20))
+		r.signal(syscall.SIGKILL)
+		<-r.done
+	}
+	tr.ended(r)
+	tr.checkClaim(r, pre)
+	tr.lockWait = "3m"
+	n := tr.next()
+	if killed > 0 && n > 0 {
+		tr.recovery = time.Since(struck)
+		tr.say("recovered %.0fs after the kill", tr.recovery.Seconds())
+	}
+}
+
+// killDeploys SIGKILLs the process groups of every deploy script running
+// on the world's root, and says how many.
+func (w *world) killDeploys() int {
+	procs, _ := os.ReadDir("/proc")
+	groups := map[int]bool{}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmd), "# ship: generated values") || !strings.Contains(string(cmd), w.root) {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid > 1 {
+			groups[pgid] = true
+		}
+	}
+	for g := range groups {
+		_ = syscall.Kill(-g, syscall.SIGKILL)
+	}
+	return len(groups)
 }
 
 func trimNL(b []byte) []byte {

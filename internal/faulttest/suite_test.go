@@ -19,23 +19,30 @@ const soakTrials = 200
 
 // A fault and how many trials of it the default run has: every fault at
 // least once, the slow ones (a frozen link waits ~30s) rarely. A soak
-// draws faults with these weights.
+// draws faults with these weights (and weight, for the faults too slow
+// for the default run).
 type fault struct {
 	name, about string
 	count       int
 	run         func(*trial)
+	weight      int // in a soak, when not count
 }
 
+func (f fault) soakWeight() int { return max(f.count, f.weight) }
+
 var faults = []fault{
-	{"kill-local", "ship deploy local SIGKILLed", 10, killShip(true, "kill")},
-	{"kill-ssh", "ship over SSH SIGKILLed", 8, killShip(false, "kill")},
-	{"interrupt", "ship interrupted (SIGINT, as Ctrl-C)", 4, killShip(false, "int")},
-	{"cut", "SSH connection reset", 7, connection("cut")},
-	{"freeze", "SSH connection frozen", 1, connection("freeze")},
-	{"disk", "app root's disk full", 8, fullDisk},
-	{"five", "five deploys at once", 2, fiveAtOnce},
-	{"receiver", "receiver SIGKILLed and restarted", 5, killReceiver},
-	{"numbers", "release numbers past 100, 1000, …", 2, pastNumbers},
+	{"kill-local", "ship deploy local SIGKILLed", 10, killShip(true, "kill"), 0},
+	{"kill-ssh", "ship over SSH SIGKILLed", 8, killShip(false, "kill"), 0},
+	{"interrupt", "ship interrupted (SIGINT, as Ctrl-C)", 4, killShip(false, "int"), 0},
+	{"cut", "SSH connection reset", 7, connection("cut"), 0},
+	{"freeze", "SSH connection frozen", 1, connection("freeze"), 0},
+	{"disk", "app root's disk full", 8, fullDisk, 0},
+	{"five", "five deploys at once", 2, fiveAtOnce, 0},
+	{"receiver", "receiver SIGKILLed and restarted", 5, killReceiver, 0},
+	{"numbers", "release numbers past 100, 1000, …", 2, pastNumbers, 0},
+	// The lock is taken over once 60s stale, and ship waits up to 110s
+	// for an outcome no one will write: soak only.
+	{"host-kill", "every process of the deploy killed", 0, killHost, 1},
 }
 
 // TestFaults runs the seeded fault schedule against one world and prints a
@@ -129,12 +136,12 @@ func schedule(seed uint64, n int) []fault {
 	}
 	total := 0
 	for _, f := range faults {
-		total += f.count
+		total += f.soakWeight()
 	}
 	for range n {
 		k := rng.IntN(total)
 		for _, f := range faults {
-			if k -= f.count; k < 0 {
+			if k -= f.soakWeight(); k < 0 {
 				out = append(out, f)
 				break
 			}

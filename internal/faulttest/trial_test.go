@@ -39,6 +39,9 @@ type trial struct {
 	seed uint64
 	rng  *rand.Rand
 	keep int // --keep of this trial's deploys
+	// lockWait is --lock-wait for the next deploy ("": none; only a dead
+	// host's lock needs it: it is taken over once 60s stale).
+	lockWait string
 
 	landed     bool          // the fault struck while its target ran
 	struckIn   string        // the stage ship was in then
@@ -229,12 +232,16 @@ func (tr *trial) settle(hw *hostWatch) {
 	tr.say("host done %.1fs after", took.Seconds())
 }
 
-// repair frees a leaked lock so that later trials can run: the violation
-// is already recorded.
+// repair frees a leaked lock and removes the run folders left, so that
+// later trials are judged on their own: the violation is already recorded.
 func (tr *trial) repair() {
 	r := tr.w.start(tr.t, "unlock", "local", "--path", tr.w.root, "--force")
 	r.wait(time.Minute)
-	tr.say("lock removed with ship unlock --force (exit %d)", r.code)
+	_, runs := tr.w.busy()
+	for _, id := range runs {
+		_ = os.RemoveAll(tr.w.layout.Run(id))
+	}
+	tr.say("repaired: ship unlock --force (exit %d), %d run folders removed", r.code, len(runs))
 	if held, _ := tr.w.busy(); held {
 		tr.broken = true
 	}
@@ -312,18 +319,22 @@ func (tr *trial) checkProcesses(serving int) {
 
 // next is the deploy after the fault: it must succeed without `ship
 // unlock`, sweep every leftover, keep the newest --keep by number and
-// serve the new release.
-func (tr *trial) next() {
+// serve the new release. It returns that release (0: it failed).
+func (tr *trial) next() int {
 	w := tr.w
 	pre := w.look()
 	local := tr.rng.IntN(2) == 0
-	r := tr.deploy(local)
+	var extra []string
+	if tr.lockWait != "" {
+		extra = []string{"--lock-wait", tr.lockWait}
+	}
+	r := tr.deploy(local, extra...)
 	if r.code != 0 {
 		tr.violate("the next deploy (%s) failed: exit %d\n%s", via(local), r.code, r.tail(20))
 		if held, _ := w.busy(); held {
 			tr.repair()
 		}
-		return
+		return 0
 	}
 	n := r.claimed()
 	tr.say("next deploy: release %d", n)
@@ -333,6 +344,7 @@ func (tr *trial) next() {
 	tr.checkServing()
 	tr.checkSwept()
 	tr.checkPrune(pre, n)
+	return n
 }
 
 // checkSwept: after a deploy nothing of an earlier one is left.
