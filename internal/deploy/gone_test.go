@@ -1,12 +1,16 @@
 package deploy
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 // TestScriptEndsCleanlyWhenShipIsGoneAtOnce: ship killed right after it
@@ -60,4 +64,68 @@ func entryNames(es []os.DirEntry) []string {
 		out = append(out, e.Name())
 	}
 	return out
+}
+
+// TestStopRightAfterTheStageRequestWithdrawsIt: ship goes away just as the
+// host has written releases/STAGE. The unwind must take the request back
+// (ABORT), or the receiver starts a release nobody will commit and runs it
+// out of traffic until its --stage-timeout. A slow mv (first on the
+// script's PATH) holds the script right after the STAGE request.
+func TestStopRightAfterTheStageRequestWithdrawsIt(t *testing.T) {
+	realMv, err := exec.LookPath("mv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	bin := filepath.Join(home, ".bun", "bin")
+	slowMv := "#!/bin/sh\n" + realMv + " \"$@\" || exit\ncase \"$*\" in *releases/STAGE) sleep 5 ;; esac\n"
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "mv"), []byte(slowMv), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "app")
+	o := Options{Root: root, Repo: testenv.AppRepo(t), Ref: "main", Install: "-", Build: "-"}
+	o.setDefaults()
+	p := newPlan(o, "deploy")
+	p.id = newID()
+	p.setID(o)
+	cmd := exec.Command("sh", "-c", script(p))
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	io.WriteString(stdin, "go 1 stage\n")
+	stage := filepath.Join(root, "releases", "STAGE")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(stage); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no STAGE request within 20s:\n%s", out.String())
+		}
+	}
+	stdin.Close() // ship is gone
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("the script did not end:\n%s", out.String())
+	}
+	if _, err := os.Stat(stage); err == nil {
+		t.Errorf("releases/STAGE is still there after the unwind:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(root, "releases", "ABORT")); err != nil {
+		t.Errorf("no ABORT request for the receiver (%v):\n%s", err, out.String())
+	}
 }

@@ -498,9 +498,12 @@ stage_release() {
 		say staged "$smode"
 		return 0
 	fi
-	{ printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.ABORT.tmp-$id" && request STAGE; } ||
+	printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.ABORT.tmp-$id" ||
 		fail "cannot write releases/STAGE (is the disk full?)"
+	# Marked before it is made: a stop just after the request must still
+	# take it back (an ABORT for nothing staged is answered, and harmless).
 	requested=STAGE
+	request STAGE || fail "cannot write releases/STAGE (is the disk full?)"
 	await_answer "starting|staged|failed|aborted" "$ack_wait" ||
 		fail "the receiver did not take the stage request within ${ack_wait}s: is it running? (ship status shows its heartbeat)"
 	say answer "$a"
