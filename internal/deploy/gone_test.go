@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
@@ -127,5 +129,37 @@ func TestStopRightAfterTheStageRequestWithdrawsIt(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "releases", "ABORT")); err != nil {
 		t.Errorf("no ABORT request for the receiver (%v):\n%s", err, out.String())
+	}
+}
+
+// TestSweepSparesARunJustStarting: a deploy's survey sweeps the run folders
+// of deploys that died (heartbeat older than the stale bound), but not one
+// that another deploy has only just made (no heartbeat yet): five deploys
+// at once, the one just starting lost its folder and failed at the lock
+// instead of waiting for it.
+func TestSweepSparesARunJustStarting(t *testing.T) {
+	testenv.RequireGit(t)
+	root := filepath.Join(t.TempDir(), "app")
+	runs := filepath.Join(root, ".ship", "runs")
+	young, old := filepath.Join(runs, "young"), filepath.Join(runs, "old")
+	for _, d := range []string{young, old} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-10 * time.Minute)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := Options{Root: root, Repo: testenv.AppRepo(t), Ref: "main", Install: "-", Build: "-", Out: &out}
+	if _, err := Deploy(context.Background(), host.Local{}, o); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("the run folder just made was swept: %v", err)
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Error("the run folder 10 minutes old (no heartbeat) was not swept")
 	}
 }

@@ -342,7 +342,12 @@ sweep_leftovers() {
 		if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f"; fi
 	done
 	for d in .ship/runs/*; do
-		[ -d "$d" ] && [ "$d" != "$run" ] && [ "$(age "$d/beat")" -ge "$lock_stale" ] && rm -rf "$d"
+		{ [ -d "$d" ] && [ "$d" != "$run" ]; } || continue
+		# A run with no heartbeat yet may be one that has just started:
+		# judge it by its folder's age.
+		b=$d/beat
+		[ -e "$b" ] || b=$d
+		[ "$(age "$b")" -ge "$lock_stale" ] && rm -rf "$d"
 	done
 	find .ship/answers -type f -mmin +60 -exec rm -f {} + 2>/dev/null
 }
