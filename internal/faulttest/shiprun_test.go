@@ -131,7 +131,18 @@ func (r *shipRun) stage() string {
 	return r.last
 }
 
-var claimLine = regexp.MustCompile(`✓ \S+ is on release (\d+) `)
+var (
+	claimLine  = regexp.MustCompile(`✓ \S+ is on release (\d+) `)
+	failedLine = regexp.MustCompile(`\[\d+/\d+\] (\w+)\s+failed after`)
+)
+
+// failedAt is the stage ship reported as failed ("" when none).
+func (r *shipRun) failedAt() string {
+	if m := failedLine.FindStringSubmatch(r.out.String()); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 // claimed is the release ship said it deployed (0: it said no such thing).
 func (r *shipRun) claimed() int {

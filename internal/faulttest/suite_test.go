@@ -164,6 +164,7 @@ type row struct {
 	worst                      time.Duration
 	requests, failed           int64
 	exits                      map[string]int
+	failedAt                   map[string]int // the stages ship reported failed
 }
 
 func newSummary(seed uint64) *summary {
@@ -173,7 +174,7 @@ func newSummary(seed uint64) *summary {
 func (s *summary) add(tr *trial) {
 	r := s.rows[tr.f.name]
 	if r == nil {
-		r = &row{exits: map[string]int{}}
+		r = &row{exits: map[string]int{}, failedAt: map[string]int{}}
 		s.rows[tr.f.name] = r
 	}
 	r.trials++
@@ -189,6 +190,11 @@ func (s *summary) add(tr *trial) {
 	r.failed += tr.failed
 	for _, e := range tr.exits {
 		r.exits[e]++
+	}
+	for _, sr := range tr.shipRuns {
+		if st := sr.failedAt(); st != "" {
+			r.failedAt[st]++
+		}
 	}
 }
 
@@ -213,16 +219,26 @@ func (s *summary) table(d time.Duration) string {
 	}
 	fmt.Fprintf(&b, "%-10s %-38s %6d %6d %10d %8.1fs %9d %6d\n", "total", "", tot.trials, tot.landed, tot.violations,
 		tot.worst.Seconds(), tot.requests, tot.failed)
-	var in []string
-	for _, st := range append(stages, "ended") {
-		if s.struck[st] > 0 {
-			in = append(in, fmt.Sprintf("%s×%d", st, s.struck[st]))
+	fmt.Fprintf(&b, "faults struck ship in: %s\n", inStages(s.struck))
+	for _, f := range faults {
+		if r := s.rows[f.name]; r != nil && len(r.failedAt) > 0 {
+			fmt.Fprintf(&b, "%s: ship reported a failure at %s\n", f.name, inStages(r.failedAt))
 		}
 	}
-	fmt.Fprintf(&b, "faults struck ship in: %s\n", strings.Join(in, " "))
 	fmt.Fprintf(&b, "current sampled %d times, missing %d times; the last release was %d\n", s.samples, s.missing, s.highest)
 	b.WriteString("recovery: the longest time from the fault until the host had ended the deploy by itself (lock free, no run folder)\n")
 	return b.String()
+}
+
+// inStages is "lock×2 build×5", in the order of a deploy.
+func inStages(m map[string]int) string {
+	var in []string
+	for _, st := range append(stages, "ended") {
+		if m[st] > 0 {
+			in = append(in, fmt.Sprintf("%s×%d", st, m[st]))
+		}
+	}
+	return strings.Join(in, " ")
 }
 
 func exits(m map[string]int) string {
