@@ -43,8 +43,9 @@ func connection(kind string) func(*trial) {
 	}
 }
 
-// fullDisk: the app root's tmpfs fills up at a random moment (all of its
-// space but a little, or all of its inodes); it is freed once ship exits.
+// fullDisk: the app root's tmpfs fills up (all of its space but a little,
+// or all of its inodes) at a random moment, or before ship starts (the
+// lock step meets it); it is freed once ship exits.
 func fullDisk(tr *trial) {
 	if !tr.w.tmpfs {
 		testenv.SkipOrFail(tr.t, "the disk trials need the app root on a tmpfs: run the tests as root")
@@ -53,6 +54,9 @@ func fullDisk(tr *trial) {
 	leave := []int64{0, 0, 512, 4 << 10, 64 << 10, 1 << 20}[tr.rng.IntN(6)]
 	var fill *filler
 	a := attempt{local: tr.rng.IntN(2) == 0, at: randomMoment(tr.rng), settle: settleWithin}
+	if tr.rng.IntN(4) == 0 {
+		a.at = moment{stage: before}
+	}
 	a.fault = func(*shipRun) { fill = tr.w.fill(inodes, leave) }
 	a.undo = func() {
 		if fill != nil {

@@ -154,6 +154,9 @@ func (r *shipRun) claimed() int {
 	return n
 }
 
+// before is the moment before ship starts (a fault already there).
+const before = "before"
+
 // moment is when a fault strikes: delay after ship announced stage.
 type moment struct {
 	stage string

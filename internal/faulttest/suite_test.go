@@ -233,7 +233,7 @@ func (s *summary) table(d time.Duration) string {
 // inStages is "lock×2 build×5", in the order of a deploy.
 func inStages(m map[string]int) string {
 	var in []string
-	for _, st := range append(stages, "ended") {
+	for _, st := range append(append([]string{before}, stages...), "ended") {
 		if m[st] > 0 {
 			in = append(in, fmt.Sprintf("%s×%d", st, m[st]))
 		}

@@ -146,9 +146,16 @@ func (tr *trial) faulted(a attempt) {
 	tr.startLoad()
 	defer tr.stopLoad()
 	w.commit(tr.t)
-	r := w.start(tr.t, tr.deployArgs(a.local, a.extra...)...)
 	var hw *hostWatch
-	stage, landed := r.at(a.at, func() { hw = w.watchHost(time.Now(), a.settle); a.fault(r) })
+	if a.at.stage == before {
+		hw = w.watchHost(time.Now(), a.settle)
+		a.fault(nil)
+	}
+	r := w.start(tr.t, tr.deployArgs(a.local, a.extra...)...)
+	stage, landed := before, true
+	if a.at.stage != before {
+		stage, landed = r.at(a.at, func() { hw = w.watchHost(time.Now(), a.settle); a.fault(r) })
+	}
 	if !landed {
 		hw = w.watchHost(time.Now(), a.settle)
 	}
