@@ -181,6 +181,7 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 	slots := make(chan struct{}, f.parallel())
 	var once sync.Once
 	var first error
+	var culprit *hostRun
 	ends := f.each(g, func(r *hostRun) (event, error) {
 		select {
 		case slots <- struct{}{}:
@@ -193,7 +194,7 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 			err = f.hostErr(r, e, nil)
 		}
 		if err != nil {
-			once.Do(func() { first = err; cancel() })
+			once.Do(func() { first, culprit = err, r; cancel() })
 		}
 		return e, err
 	})
@@ -201,10 +202,15 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 	if first == nil {
 		return nil
 	}
+	reason := fmt.Sprintf("stopped: %s failed", culprit.name)
 	if ctx.Err() != nil {
 		first = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted)
+		reason, culprit = "stopped: interrupted (Ctrl-C)", nil
 	}
-	f.abort(ctx, first.Error())
+	f.abort(ctx, reason)
+	if culprit != nil {
+		culprit.blame(first)
+	}
 	return f.failure(first, false)
 }
 

@@ -317,3 +317,18 @@ func (r *hostRun) result(start time.Time) *Result {
 	res.Duration = time.Since(start)
 	return &res
 }
+
+// blame records err as this host's own failure, whatever its script said
+// when it was stopped (a --wait that ran out is the host's failure, not an
+// abort).
+func (r *hostRun) blame(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.res.Outcome == OutcomeFailed && r.res.Error != "" {
+		return
+	}
+	r.res.Outcome, r.res.Error = OutcomeFailed, err.Error()
+	if r.res.FailedStage == "" {
+		r.res.FailedStage = StageStage
+	}
+}
