@@ -190,7 +190,6 @@ func decodeResult(t *testing.T, out string) resultDoc {
 	return doc
 }
 
-
 // deployOneServing deploys a first release everywhere, starts the
 // receivers (with env) and the load, and checks release 1 serves.
 func (fw *fleetWorld) deployOneServing(env ...string) {
