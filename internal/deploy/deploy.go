@@ -67,11 +67,12 @@ func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setu
 		f.close()
 		res := f.result()
 		if err == nil {
-			opts.Report.Done(res)
+			opts.Report.End(res, nil)
 			return res, nil
 		}
 		var le *LockedError
 		if !errors.As(err, &le) || time.Now().After(deadline) {
+			opts.Report.End(res, err)
 			return res, err
 		}
 		if !noted {
@@ -82,7 +83,9 @@ func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setu
 		wait := time.Second + time.Duration(rand.IntN(500))*time.Millisecond
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("%w while waiting for the lock", ErrInterrupted)
+			err = fmt.Errorf("%w while waiting for the lock", ErrInterrupted)
+			opts.Report.End(res, err)
+			return res, err
 		case <-time.After(wait):
 		}
 	}

@@ -48,7 +48,9 @@ say() { printf '%s%s\n' "$tag" "$*"; }
 # ---- the reader of ship's words, and the watchdog ----
 
 # word hands a word to the main program, which reads it at its next wait.
-word() { printf '%s\n' "$1" >"$run/words"; }
+# The FIFO stays open on fd 4 (read and write) for the whole run: a word
+# waits in it until read, none is lost between two opens.
+word() { printf '%s\n' "$1" >&4; }
 
 # reader is the only reader of ship's stream. It counts words (the watchdog
 # watches the count), unpacks an upload, passes the rest on, and on `abort`
@@ -128,7 +130,7 @@ watchdog() {
 await() {
 	while :; do
 		w=""
-		read -r w <"$run/words" || continue
+		read -r w <&4 || continue
 		case $w in
 		"$1"*) return 0 ;;
 		uploaded\ *) uploaded=${w#uploaded } ;;
@@ -595,7 +597,7 @@ cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
 	say fail "cannot enter or create $root"
 	exit 1
 }
-{ mkdir -p "$run" && mkfifo "$run/words" && : >"$run/beat"; } || {
+{ mkdir -p "$run" && mkfifo "$run/words" && exec 4<>"$run/words" && : >"$run/beat"; } || {
 	say fail "cannot create $root/$run (is the disk full or read-only?)"
 	exit 1
 }

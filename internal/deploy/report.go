@@ -25,8 +25,10 @@ type Reporter interface {
 	StageFailed(host, stage string, d time.Duration, reason string, output []string)
 	// Note is a line of its own: waiting for a lock, a warning.
 	Note(host, msg string)
-	// Done: every host finished.
-	Done(res *FleetResult)
+	// End: the run is over; err is nil when every host finished (res may
+	// be nil when no host was reached). A failure is explained by the
+	// caller, which knows what to advise.
+	End(res *FleetResult, err error)
 }
 
 // TextReporter prints for a terminal or a plain log: one line per stage.
@@ -95,7 +97,10 @@ func (t *TextReporter) StageFailed(host, stage string, d time.Duration, reason s
 
 func (t *TextReporter) Note(host, msg string) { t.line(host, "  %s", msg) }
 
-func (t *TextReporter) Done(res *FleetResult) {
+func (t *TextReporter) End(res *FleetResult, err error) {
+	if err != nil || res == nil || len(res.Hosts) == 0 {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(res.Hosts) == 1 {

@@ -99,14 +99,14 @@ func (a *app) startCI(cmd *cobra.Command, progress io.Writer) (*ciRun, io.Writer
 }
 
 // reporter starts the GitHub deployment and returns the Actions reporter,
-// or nil outside Actions (the text reporter).
+// or outside Actions the text reporter (live lines on a terminal).
 func (c *ciRun) reporter(ctx context.Context, opts deploy.Options) deploy.Reporter {
 	if c.commit == "" {
 		c.commit = c.deployedRef(opts)
 	}
 	c.startDeployment(ctx)
 	if !c.actions {
-		return nil
+		return deploy.NewReporter(c.out, opts.Verbose)
 	}
 	c.rep = newActionsReporter(c.out)
 	return c.rep

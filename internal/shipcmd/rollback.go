@@ -81,7 +81,7 @@ func (a *app) runRollback(cmd *cobra.Command, args []string, s Settings, hosts [
 	}
 	res, err := deploy.Rollback(cmd.Context(), targets, deploy.RollbackOptions{
 		Root: strOr(s.Path, deploy.DefaultRoot), To: to, Wait: wait, LockWait: lockWait, By: a.who(),
-		Command: commandLine(cmd, args), Report: deploy.NewTextReporter(progress, a.global.verbose),
+		Command: commandLine(cmd, args), Report: deploy.NewReporter(progress, a.global.verbose),
 	})
 	if jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
