@@ -169,6 +169,9 @@ func (f *fleet) surveyed(ctx context.Context) error {
 	if f.p.mode == "rollback" {
 		return f.pickRollback()
 	}
+	if f.opts.Number > 0 {
+		f.number = f.opts.Number // a retry: the fleet's number
+	}
 	return nil
 }
 
@@ -270,7 +273,11 @@ func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
 		if ends[i].err == nil && ends[i].e.Kind == evDone {
 			continue
 		}
-		if err := f.learn(ctx, r, ends[i].e, ends[i].err); err != nil && first == nil {
+		err := f.learn(ctx, r, ends[i].e, ends[i].err)
+		if err != nil && r.unwound() {
+			err = f.retry(ctx, r)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
@@ -355,3 +362,31 @@ func sortLocked(l *LockedError) {
 	}
 	l.Hosts, l.Holders = hosts, holders
 }
+
+// retry runs the release again on a host that did not take the switch (its
+// connection broke before the word reached it, so it unwound while the
+// others switched): alone, with the same release number.
+func (f *fleet) retry(ctx context.Context, r *hostRun) error {
+	f.rep.Note(r.name, fmt.Sprintf("did not take the switch; running release %d there again", f.number))
+	opts := f.opts
+	opts.Number, opts.To, opts.Canary, opts.Parallel = f.number, f.number, false, 0
+	opts.Report = quietEnd{f.rep}
+	p := *f.p
+	res, err := runFleet(ctx, []Target{r.t}, opts, &p, func(g *fleet) { g.upload, g.size = f.upload, f.size })
+	if err != nil {
+		return fmt.Errorf("%s did not take the switch, and running release %d there again failed: %w", r.name, f.number, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	again := res.Hosts[0]
+	again.Target = r.name
+	r.res = *again
+	r.staged, r.committed, r.drained = again.Staged, again.Switch, nil
+	return nil
+}
+
+// quietEnd passes a reporter on, but for the end of a retry's run: the
+// fleet's own end says how it went.
+type quietEnd struct{ Reporter }
+
+func (quietEnd) End(*FleetResult, error) {}

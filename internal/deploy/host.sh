@@ -24,7 +24,8 @@
 # arrives for $gone_after seconds (a frozen link).
 #
 # Receiver requests are files in releases/ (STAGE, COMMIT, ABORT, RELOAD:
-# {"id","release"}); its answers are .ship/answers/ID ("WORD {json}").
+# {"id","release"}); its answers are .ship/answers/ID ("WORD {json}"), and
+# after each it writes "answer" into this run's words FIFO to wake us.
 
 set -u
 umask 022
@@ -100,12 +101,20 @@ reader() {
 
 # watchdog refreshes the lock's heartbeat ($run/beat) while the deploy is
 # alive, and stops the deploy when ship stops talking (a frozen link) or
-# the main program is gone (killed): then it frees the lock itself.
+# the main program is gone (killed): then it frees the lock itself. It
+# ignores the stop signals the deploy sends its own group: its ticks time
+# the waits of an unwinding deploy too. end() stops it with SIGKILL.
 watchdog() {
-	trap - TERM INT HUP PIPE
+	trap '' TERM INT HUP PIPE
 	last=""
 	quiet=0
+	clock=0
 	while sleep 2; do
+		# The main program's clock, and a tick to wake its waits (see
+		# await_answer): shell builtins, no date process per look.
+		clock=$((clock + 2))
+		echo "$clock" >"$run/clock"
+		echo "tick $clock" >&4
 		if ! kill -0 "$main" 2>/dev/null; then
 			unlock
 			rm -rf "$run"
@@ -114,14 +123,13 @@ watchdog() {
 		fi
 		a=""
 		read -r a <"$run/alive" 2>/dev/null
-		if [ "$a" != "$last" ] || [ -f "$run/uploading" ] || [ -f "$run/committing" ]; then
+		if [ "$a" != "$last" ] || [ -f "$run/uploading" ] || [ -f "$run/committing" ] || [ -f "$run/abort" ]; then
 			last=$a
 			quiet=0
 			: >"$run/beat"
 		elif [ $((quiet += 2)) -ge "$gone_after" ]; then
 			echo " no word from ship for ${gone_after}s (a frozen link?)" >"$run/abort"
 			kill -TERM 0 2>/dev/null
-			return
 		fi
 	done
 }
@@ -153,18 +161,36 @@ now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 # audit appends this run's line to .ship/log.jsonl: result, step, message.
 audit() {
+	msg=""
+	[ -z "$3" ] || msg=$(js "$3")
+	t=$(date -u +%s:%Y-%m-%dT%H:%M:%SZ)
 	printf '%s,"time":"%s","result":"%s","release":%s,"previous":%s,"commit":"%s","step":"%s","error":"%s","seconds":%s}\n' \
-		"$log_head" "$(now)" "$1" "$n" "$curnum" "$commit" "$2" "$(js "$3")" \
-		"$(($(date +%s) - started))" >>.ship/log.jsonl 2>/dev/null
+		"$log_head" "${t#*:}" "$1" "$n" "$curnum" "$commit" "$2" "$msg" \
+		"$((${t%%:*} - started))" >>.ship/log.jsonl 2>/dev/null
+}
+
+# slurp prints file $1 on one line, with the shell's own read (no process).
+slurp() {
+	out=""
+	while IFS= read -r line || [ -n "$line" ]; do out="$out$line"; done <"$1"
+	printf '%s' "$out"
 }
 
 # end stops the helpers, frees the lock, removes the run folder and exits.
 end() {
-	kill "$reader_pid" "$watchdog_pid" 2>/dev/null
-	rm -f ".current.tmp-$id" "releases/.COMMIT.tmp-$id"
-	unlock
-	rm -rf "$run"
-	exit "$1"
+	kill "$reader_pid" 2>/dev/null
+	kill -KILL "$watchdog_pid" 2>/dev/null
+	set -- "$1" "$run"
+	for f in ".current.tmp-$id" "releases/.COMMIT.tmp-$id" ".ship/answers/$id"; do
+		if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
+	done
+	l=""
+	read -r l <.ship/lock/info.json 2>/dev/null
+	case $l in *"\"$id\""*) set -- "$@" .ship/lock ;; esac
+	code=$1
+	shift
+	rm -rf "$@"
+	exit "$code"
 }
 
 # fail reports a failed step and ends the deploy with nothing switched. The
@@ -211,14 +237,23 @@ answer() {
 }
 
 # await_answer waits until the answer's word is one of $1 (a|b|c); $2 bounds
-# the wait in seconds (0: no bound; ship bounds it). 1 on timeout.
+# the wait in seconds (0: no bound; ship bounds it). 1 on timeout. It
+# sleeps on the words FIFO: the receiver writes "answer" there after each
+# answer, the watchdog "tick T" every 2 seconds (T: its clock); no polling.
 await_answer() {
-	ticks=$(($2 * 20))
+	clock=0
+	[ -f "$run/clock" ] && read -r clock <"$run/clock"
+	deadline=$((clock + $2 + 1))
 	while :; do
 		answer
 		case "|$1|" in *"|$aword|"*) [ -n "$aword" ] && return 0 ;; esac
-		if [ "$2" -gt 0 ] && [ $((ticks -= 1)) -le 0 ]; then return 1; fi
-		sleep 0.05
+		w=""
+		read -r w <&4
+		case $w in
+		# Ticks written while nobody waited are old: only the time counts.
+		tick\ *) [ "$2" -gt 0 ] && [ "${w#tick }" -ge "$deadline" ] && return 1 ;;
+		uploaded\ *) uploaded=${w#uploaded } ;;
+		esac
 	done
 }
 
@@ -251,11 +286,11 @@ take_lock() {
 	say stage lock
 	{ [ -d .ship ] && [ -d releases ] && [ -d shared ]; } || mkdir -p .ship releases shared ||
 		fail "cannot create folders under $root"
-	{ mkdir "$run/lock" && printf '%s\n' "$lockinfo" >"$run/lock/info.json"; } ||
+	printf '%s\n' "$lockinfo" >"$run/lock/info.json" ||
 		fail "cannot write the lock's info (is the disk full?)"
 	tries=0
 	until mv -T "$run/lock" .ship/lock 2>/dev/null; do
-		holder=$(tr -d '\n' <.ship/lock/info.json 2>/dev/null)
+		holder=$(slurp .ship/lock/info.json 2>/dev/null)
 		hid=$(printf '%s' "$holder" | sed -n 's/.*"id": *"\([0-9A-Za-z_-]*\)".*/\1/p')
 		if [ -n "$hid" ] && [ -d ".ship/runs/$hid" ]; then
 			stale=$(age ".ship/runs/$hid/beat")
@@ -266,7 +301,8 @@ take_lock() {
 		fi
 		if [ "$stale" -lt "$lock_stale" ] || [ $((tries += 1)) -gt 3 ]; then
 			say locked "$stale" "$holder"
-			kill "$reader_pid" "$watchdog_pid" 2>/dev/null
+			kill "$reader_pid" 2>/dev/null
+			kill -KILL "$watchdog_pid" 2>/dev/null
 			rm -rf "$run"
 			exit 75
 		fi
@@ -278,7 +314,7 @@ take_lock() {
 # take_over moves a stale lock aside; whoever renames it first has it.
 take_over() {
 	mv -T .ship/lock ".ship/lock.stale-$id" 2>/dev/null || return 0
-	taken=$(tr -d '\n' <".ship/lock.stale-$id/info.json" 2>/dev/null)
+	taken=$(slurp ".ship/lock.stale-$id/info.json" 2>/dev/null)
 	if [ "$taken" != "$1" ]; then
 		# Someone took it over and locked again between our look and our
 		# rename: give the fresh lock back.
@@ -323,7 +359,7 @@ survey() {
 	[ "$hw" -gt "$next" ] && next=$hw
 	sweep_leftovers
 	# One line in one write: the reader's pongs share the stream.
-	[ -f .ship/state.json ] && say state "$(tr -d '\n' <.ship/state.json)"
+	[ -f .ship/state.json ] && say state "$(slurp .ship/state.json)"
 	say now "$(date +%s)"
 	say next $((next + 1))
 }
@@ -338,7 +374,9 @@ sweep_leftovers() {
 	for d in .ship/runs/*; do
 		[ -d "$d" ] && [ "$d" != "$run" ] && [ "$(age "$d/beat")" -ge "$lock_stale" ] && rm -rf "$d"
 	done
-	find .ship/answers -type f -mmin +60 -exec rm -f {} + 2>/dev/null
+	# Answers of runs that ended without removing theirs (killed).
+	set -- .ship/answers/*
+	[ -e "$1" ] && find .ship/answers -type f -mmin +60 -exec rm -f {} + 2>/dev/null
 }
 
 # ---- the release: source, shared, install, build ----
@@ -370,7 +408,8 @@ source_tree() {
 	fi
 	say commit "$commit"
 	# The release's .ship/ belongs to ship, whatever the tree put there.
-	{ rm -rf "$rel/.ship" && mkdir "$rel/.ship"; } || fail "cannot create $rel/.ship"
+	if [ -e "$rel/.ship" ] || [ -L "$rel/.ship" ]; then rm -rf "$rel/.ship"; fi
+	mkdir "$rel/.ship" || fail "cannot create $rel/.ship"
 }
 
 # resolve_commit: an exact commit (a webhook's push) wins over the ref. A
@@ -492,8 +531,8 @@ stage_release() {
 		say staged "$smode"
 		return 0
 	fi
+	requested=STAGE # before the request: a stop in between still withdraws it
 	request STAGE || fail "cannot write releases/STAGE"
-	requested=STAGE
 	await_answer "starting|staged|failed|aborted" "$ack_wait" ||
 		fail "the receiver did not take the stage request within ${ack_wait}s: is it running? (ship status shows its heartbeat)"
 	say answer "$a"
@@ -597,7 +636,7 @@ cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
 	say fail "cannot enter or create $root"
 	exit 1
 }
-{ mkdir -p "$run" && mkfifo "$run/words" && exec 4<>"$run/words" && : >"$run/beat"; } || {
+{ mkdir -p "$run/lock" && mkfifo "$run/words" && exec 4<>"$run/words" && : >"$run/beat"; } || {
 	say fail "cannot create $root/$run (is the disk full or read-only?)"
 	exit 1
 }

@@ -332,3 +332,11 @@ func (r *hostRun) blame(err error) {
 		r.res.FailedStage = StageStage
 	}
 }
+
+// unwound reports that the host stopped before the switch: it never took
+// the commit.
+func (r *hostRun) unwound() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.res.Outcome == OutcomeAborted
+}

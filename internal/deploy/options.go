@@ -47,6 +47,8 @@ type Options struct {
 
 	// To is a rollback's release (0: the newest good one before current).
 	To int
+	// Number forces the release number (a retry on one host of a fleet).
+	Number int
 
 	// Env is extra environment for the host's commands, "NAME=value" (for
 	// example GIT_SSH_COMMAND for a deploy key). Values are quoted.

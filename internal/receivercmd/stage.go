@@ -3,6 +3,10 @@ package receivercmd
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
@@ -326,7 +330,27 @@ func (r *receiver) answer(id, word string, a release.Answer) {
 	a.ID, a.At = id, time.Now().UTC()
 	if err := release.WriteAnswer(r.fsys, r.l, word, a); err != nil {
 		r.log.Error("cannot write an answer: ship will not see it", "id", id, "word", word, "err", err)
+		return
 	}
+	nudge(r.l, id)
+}
+
+// nudge wakes the deploy waiting for an answer: a line in its run's words
+// FIFO (see host.sh's await_answer). Without one (no such run, nobody
+// reading) it does nothing: the deploy also looks every 2 seconds.
+func nudge(l release.Layout, id string) {
+	if strings.ContainsAny(id, "/.") {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(l.Run(id), "words"), os.O_WRONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return // not our FIFO: never write into a plain file
+	}
+	_, _ = f.Write([]byte("answer\n"))
 }
 
 // stagedState puts the staged release (or none) into state.json.

@@ -31,6 +31,7 @@ type Client struct {
 	conn  *ssh.Client
 	jumps []*ssh.Client // bastions, nearest first
 
+	sftpOnce sync.Once     // the SFTP session starts at the first file operation
 	sftpDone chan struct{} // closed when sftpc/sftpErr are set
 	sftpc    *sftp.Client
 	sftpErr  error
@@ -97,7 +98,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// Both take a round trip or more: start them now so that the first
 	// Run and the first file operation find them ready.
-	go c.startSFTP()
 	go c.refill()
 	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,15 @@ func newFleetWorld(t *testing.T, n int, extraYAML ...string) *fleetWorld {
 		t.Fatal(err)
 	}
 	return fw
+}
+
+// writeTargets rewrites ship.yml with the fleet target naming hosts.
+func (fw *fleetWorld) writeTargets(hosts []string) {
+	fw.t.Helper()
+	yml := fmt.Sprintf("repo: %s\npath: %s\ntargets:\n  fleet:\n    hosts: [%s]\n", fw.repo, fw.f.AppPath, strings.Join(hosts, ", "))
+	if err := os.WriteFile(fw.cfg, []byte(yml), 0o644); err != nil {
+		fw.t.Fatal(err)
+	}
 }
 
 // ship runs ship with the fleet's config, key and known hosts.
@@ -492,5 +502,54 @@ func TestFleetShipKilledBetweenPhases(t *testing.T) {
 				t.Fatalf("the next deploy: %d\n%s", code, out)
 			}
 		})
+	}
+}
+
+// A host whose link freezes after it staged, so the switch never reaches
+// it: the others switch; ship sees the link frozen, reconnects, learns the
+// host unwound, and deploys the same release there again: one release on
+// every host, and the run says so.
+func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
+	fw := newFleetWorld(t, 3)
+	fw.deployOneServing()
+	// h1 through a link the test can freeze.
+	h1 := fw.f.Hosts[0]
+	cut := testenv.NewCutter(t, h1.SSHD.Addr)
+	_, port, _ := strings.Cut(cut.Addr(), ":")
+	line, _ := os.ReadFile(h1.SSHD.KnownHostsFile)
+	kh, _ := os.ReadFile(fw.f.KnownHostsFile)
+	os.WriteFile(fw.f.KnownHostsFile, append(kh, []byte(strings.Replace(string(line), "]:"+strconv.Itoa(h1.SSHD.Port)+" ", "]:"+port+" ", 1))...), 0o600)
+	targets := append([]string{h1.SSHD.User + "@" + cut.Addr()}, fw.f.Targets()[1:]...)
+	os.WriteFile(fw.cfg, []byte(fmt.Sprintf("repo: %s\npath: %s\ntargets:\n  fleet:\n    hosts: [%s]\n", fw.repo, fw.f.AppPath, strings.Join(targets, ", "))), 0o644)
+	// h3 builds slowly: the others wait staged at the barrier meanwhile.
+	os.WriteFile(filepath.Join(fw.f.Hosts[2].Dir, "shared", "SLOW"), nil, 0o644)
+	testenv.CommitVersion(t, fw.repo, "two")
+	go func() {
+		waitFor(t, 30*time.Second, func() bool {
+			st, _ := release.ReadState(release.LocalFS{}, h1.Layout)
+			return st != nil && st.Staged != nil && st.Staged.Healthy
+		})
+		cut.Blackhole()
+	}()
+	code, out := fw.ship("deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build")
+	t.Logf("deploy:\n%s", out)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	doc := decodeResult(t, out)
+	if !doc.OK || doc.Release != 2 {
+		t.Errorf("result: %+v", doc)
+	}
+	for _, want := range []string{"frozen", "reconnected", "running release 2 there again"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	fw.finishLoad()
+	if got := fw.currents(); !allEqual(got, "releases/2") {
+		t.Errorf("current: %q", got)
+	}
+	if got := fw.serves(); !allEqual(got, "hello from release 2 (two)") {
+		t.Errorf("the hosts serve %q", got)
 	}
 }
