@@ -64,6 +64,9 @@ func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setu
 		f := newFleet(targets, opts, p)
 		setup(f)
 		err := f.run(ctx)
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
 		f.close()
 		res := f.result()
 		if err == nil {

@@ -207,8 +207,7 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 	}
 	reason := fmt.Sprintf("stopped: %s failed", culprit.name)
 	if ctx.Err() != nil {
-		first = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted)
-		reason, culprit = "stopped: interrupted (Ctrl-C)", nil
+		first, culprit = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted), nil
 	}
 	f.abort(ctx, reason)
 	if culprit != nil {
@@ -290,6 +289,9 @@ func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
 // abort tells every host still running to stop, and waits (bounded) for
 // each to confirm.
 func (f *fleet) abort(ctx context.Context, reason string) {
+	if ctx.Err() != nil {
+		reason = "interrupted: ship was stopped (Ctrl-C or SIGTERM)"
+	}
 	reason = strings.ReplaceAll(reason, "\n", " ")
 	for _, r := range f.runs {
 		r.say("abort " + reason)

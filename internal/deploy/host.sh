@@ -216,7 +216,9 @@ unwind() {
 		# Built, but never switched to: no rollback target; swept later.
 		mv -f "$rel/.ship/release.json" "$rel/.ship/aborted.json"
 	fi
-	audit aborted "$phase" "${reason# }"
+	result=aborted
+	case ${reason# } in interrupted*) result=interrupted ;; esac
+	audit "$result" "$phase" "${reason# }"
 	say aborted "${reason# }"
 	end 143
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 // screen plays what a terminal does with the reporter's output: "\x1b[1A"
@@ -75,5 +77,25 @@ func TestLiveReporterFleet(t *testing.T) {
 		"web1 │ ✗ aborted: stopped: web2 failed", "web2 │ ✗ failed: build command failed"}
 	if strings.Join(s, "\n") != strings.Join(want, "\n") {
 		t.Errorf("screen:\n%s\nwant:\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Elsewhere than a terminal, a long stage says it is still running every
+// StillEvery; its end stops that.
+func TestTextReporterStillRunning(t *testing.T) {
+	out := &testenv.SyncBuffer{}
+	r := NewTextReporter(out, false)
+	r.StillEvery = 50 * time.Millisecond
+	r.Begin([]string{"web1"}, "/app", "repo @ main")
+	r.StageStart("web1", StageBuild)
+	time.Sleep(180 * time.Millisecond)
+	r.StageDone("web1", StageResult{Name: StageBuild, Duration: 180 * time.Millisecond}, nil)
+	time.Sleep(120 * time.Millisecond)
+	got := out.String()
+	if n := strings.Count(got, "[5/8] build    still running"); n < 2 || n > 4 {
+		t.Errorf("%d still-running lines, want about 3:\n%s", n, got)
+	}
+	if i, j := strings.LastIndex(got, "still running"), strings.Index(got, "[5/8] build      0.2s"); i > j {
+		t.Errorf("a still-running line after the stage ended:\n%s", got)
 	}
 }

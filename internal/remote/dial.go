@@ -121,7 +121,7 @@ func hop(ctx context.Context, cfg *Config, hk *hostKeys, keys *keyring, via *ssh
 		conn, err = via.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, timeoutErr(ctx, cfg.Timeout, err))
+		return nil, dialError(ep, timeoutErr(ctx, cfg.Timeout, err))
 	}
 	// A server that accepts but never speaks must not hang us: the
 	// deadline covers TCP conns, closing on ctx covers channels too (they

@@ -88,6 +88,7 @@ func (a *app) dial(ctx context.Context, target string, s Settings) (host.Host, e
 		KeyFile:               strOr(s.Key, ""),
 		KeyText:               a.getenv("SHIP_SSH_KEY"),
 		Passphrase:            a.getenv("SHIP_SSH_PASSPHRASE"),
+		AskPassphrase:         a.passphrasePrompt(),
 		KnownHostsFile:        strOr(s.KnownHosts, ""),
 		KnownHostsText:        a.getenv("SHIP_KNOWN_HOSTS"),
 		InsecureIgnoreHostKey: a.global.insecure,

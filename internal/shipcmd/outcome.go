@@ -71,6 +71,10 @@ func (a *app) explainFailure(w io.Writer, verb string, args []string, res *deplo
 		fmt.Fprintf(w, "✗ %s failed: %v\n", verb, err)
 		return
 	}
+	if errors.Is(err, deploy.ErrInterrupted) && !fe.Switched {
+		fmt.Fprintf(w, "✗ %s interrupted before any host switched: current is unchanged, the old release serves, the locks are released.\n", verb)
+		return
+	}
 	if len(fe.Result.Hosts) == 1 {
 		a.explainHost(w, verb, target, fe)
 		return

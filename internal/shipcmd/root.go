@@ -39,6 +39,7 @@ var Version = "dev"
 // buffers and a fake environment.
 type app struct {
 	stdout, stderr io.Writer
+	tty            *os.File // a terminal to ask on; nil when there is none
 	getenv         func(string) string
 	global         globalFlags
 }
@@ -60,7 +61,7 @@ type globalFlags struct {
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, tty: terminalInput(os.Getenv)}
 	return a.run(ctx, os.Args[1:])
 }
 

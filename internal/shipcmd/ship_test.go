@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -345,5 +347,43 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %s", limit)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Ctrl-C (SIGINT) during a build: ship stops the deploy, says so, exits
+// 130; the host records "interrupted", frees the lock, changes nothing.
+func TestInterruptedDeploy(t *testing.T) {
+	w := newWorld(t)
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("first deploy: %d\n%s", code, out)
+	}
+	cmd := exec.Command(testenv.Program(t, "./cmd/ship"), "deploy", w.sshd.Target(), "--path", w.root, "--repo", w.repo,
+		"--build", "touch building && sleep 30", "--key", w.sshd.KeyFile, "--known-hosts", w.sshd.KnownHostsFile)
+	out := &testenv.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(w.root, "releases", "*", "building"))
+		return len(m) > 0
+	})
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("ship: %v, want exit %d\n%s", err, exitInterrupted, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted before any host switched") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if got := w.current(); got != "releases/1" {
+		t.Errorf("current -> %q", got)
+	}
+	waitFor(t, 10*time.Second, w.lockFree)
+	logData, _ := os.ReadFile(filepath.Join(w.root, ".ship", "log.jsonl"))
+	lines := strings.Split(strings.TrimSpace(string(logData)), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"result":"interrupted"`) {
+		t.Errorf("the audit line says %s, want interrupted", last)
 	}
 }
