@@ -49,6 +49,7 @@ func Fleet(ctx context.Context, targets []Target, opts Options) (*FleetResult, e
 		defer os.Remove(f.Name())
 		defer f.Close()
 		upload, size = f, n
+		p.uploadSize = n
 	}
 	opts.Report.Begin(names(targets), opts.Root, describeSource(opts))
 	return runFleet(ctx, targets, opts, p, func(f *fleet) { f.upload, f.size = upload, size })

@@ -390,7 +390,9 @@ git_() { git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 
 start_fetch() {
 	[ "$mode" = deploy ] && [ "$upload" = 0 ] || return 0
 	[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"
-	git_ fetch -q --prune --no-tags -- "$repo" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' &
+	# Its output waits in a file: shown with the source stage if it fails.
+	git_ fetch -q --prune --no-tags -- "$repo" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' \
+		>"$run/fetch.log" 2>&1 &
 	fetching=$!
 }
 
@@ -403,7 +405,12 @@ source_tree() {
 		mv -T "$run/src" "$rel" || fail "cannot move the upload to $rel"
 	else
 		mkdir "$rel" || fail "cannot create $rel"
-		wait "$fetching" || fail "git fetch from the repository failed"
+		wait "$fetching"
+		st=$?
+		if [ "$st" != 0 ]; then
+			while IFS= read -r line; do printf '%s\n' "$line"; done <"$run/fetch.log"
+			fail "git fetch from $repo_shown failed (exit status $st)"
+		fi
 		fetching=""
 		resolve_commit
 		git_ archive --format=tar "$commit" | tar -xf - -C "$rel" || fail "cannot export $commit"
@@ -428,7 +435,7 @@ resolve_commit() {
 		# A commit that no branch or tag names: ask for it by id.
 		git_ fetch -q -- "$repo" "$want" && commit=$(git_ rev-parse -q --verify --end-of-options "$want^{commit}")
 	fi
-	[ -n "$commit" ] || fail "$want not found in the repository"
+	[ -n "$commit" ] || fail "$want not found in $repo_shown"
 }
 
 # link_shared links each entry of shared/ into the release, replacing what

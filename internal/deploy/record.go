@@ -172,7 +172,14 @@ func (r *hostRun) noteFor(stage string) string {
 			return "swept unfinished " + joinInts(r.swept)
 		}
 	case StageSource:
-		return fmt.Sprintf("release %d ← %s", r.number, short(r.res.Commit))
+		note := fmt.Sprintf("release %d ← %s", r.number, short(r.res.Commit))
+		if r.p.dirtyFiles > 0 {
+			note += fmt.Sprintf(" + %d uncommitted changes", r.p.dirtyFiles)
+		}
+		if r.p.upload {
+			note += fmt.Sprintf(" · upload of %s", sizeText(r.p.uploadSize))
+		}
+		return note
 	case StageShared:
 		if len(r.linked) == 0 {
 			return "nothing in shared/"
@@ -244,4 +251,15 @@ func pruneNote(removed, kept []int) string {
 		note = fmt.Sprintf("removed %s · %s", joinInts(removed), note)
 	}
 	return note
+}
+
+// sizeText is a byte count for a person: 840 B, 12.3 KB, 4.5 MB.
+func sizeText(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f KB", float64(n)/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1000/1000)
 }

@@ -11,6 +11,10 @@ type Info struct {
 	Source  string    `json:"source,omitempty"` // repository URL, or "upload"
 	BuiltAt time.Time `json:"built_at"`
 	By      string    `json:"by,omitempty"` // "alice", "ci (run 8812)", "webhook (delivery …)"
+	// Dirty: an upload of a tree with uncommitted changes (DirtyFiles of
+	// them): Commit names what it was based on, not what it is.
+	Dirty      bool `json:"dirty,omitempty"`
+	DirtyFiles int  `json:"dirty_files,omitempty"`
 	// Seconds per stage, for `ship releases` and the audit trail.
 	Stages map[string]float64 `json:"stages,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -168,7 +169,32 @@ func (a *app) fleetPlan(cmd *cobra.Command, f *deployFlags, args []string, progr
 			targets = append(targets, a.target(hs, s))
 		}
 	}
+	repo, err := localRepo(first.Repo, targets)
+	if err != nil {
+		return nil, first, &usageError{cmd: "deploy", err: err}
+	}
+	first.Repo = repo
 	return targets, first, nil
+}
+
+// localRepo settles a --repo that is a relative path: a folder where ship
+// runs. For `local` it is made absolute (the deploy runs elsewhere); the
+// servers of an SSH target cannot see it: that is an error that says what
+// to do. A URL, an scp-like host:path, and an absolute path (a folder on
+// the servers) are left as they are.
+func localRepo(repo string, targets []deploy.Target) (string, error) {
+	if repo == "" || filepath.IsAbs(repo) || strings.Contains(repo, "://") {
+		return repo, nil
+	}
+	if i := strings.IndexByte(repo, ':'); i > 0 && !strings.Contains(repo[:i], "/") {
+		return repo, nil // user@host:path, host:path
+	}
+	for _, t := range targets {
+		if t.Name != "local" {
+			return "", fmt.Errorf("--repo %s is a folder on this machine, which the servers cannot fetch from: send it with --upload %s, or give a URL the servers can reach (git@github.com:you/app.git)", repo, repo)
+		}
+	}
+	return filepath.Abs(repo)
 }
 
 // target is one host as the deploy package reaches it.
@@ -212,7 +238,10 @@ func (a *app) deployOptions(s Settings, f *deployFlags, progress io.Writer) (dep
 	}
 	if o.Upload != "" {
 		o.Repo = "" // an upload wins over a configured repository
-		o.Commit, o.Ref = a.uploadIdentity(o.Upload, o.Ref)
+		if abs, err := filepath.Abs(o.Upload); err == nil {
+			o.Upload = abs // a relative folder is where ship runs
+		}
+		o.Commit, o.Ref, o.DirtyFiles = a.uploadIdentity(o.Upload, o.Ref)
 	}
 	if o.Repo == "" && o.Upload == "" {
 		return o, errors.New("nothing to deploy: give --repo URL (the target fetches it) or --upload DIR (ship sends it), or set repo in ship.yml")
@@ -221,8 +250,13 @@ func (a *app) deployOptions(s Settings, f *deployFlags, progress io.Writer) (dep
 }
 
 // uploadIdentity names the commit and ref of an uploaded tree: from
-// GitHub Actions' variables, else from the tree's own git checkout.
-func (a *app) uploadIdentity(dir, ref string) (commit, outRef string) {
+// GitHub Actions' variables, else from the tree's own git checkout; dirty
+// counts the tree's uncommitted changes (git status), which the commit
+// alone would hide.
+func (a *app) uploadIdentity(dir, ref string) (commit, outRef string, dirty int) {
+	if out, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".", ":!node_modules").Output(); err == nil {
+		dirty = strings.Count(string(out), "\n")
+	}
 	commit, outRef = a.getenv("GITHUB_SHA"), ref
 	if outRef == "" {
 		outRef = a.getenv("GITHUB_REF_NAME")
@@ -237,7 +271,7 @@ func (a *app) uploadIdentity(dir, ref string) (commit, outRef string) {
 			outRef = strings.TrimSpace(string(out))
 		}
 	}
-	return commit, outRef
+	return commit, outRef, dirty
 }
 
 // who is recorded in release.json, the lock and the log.

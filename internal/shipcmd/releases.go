@@ -24,6 +24,7 @@ type releaseView struct {
 	Current  bool      `json:"current"`
 	Serving  bool      `json:"serving"`
 	Bad      string    `json:"bad,omitempty"`
+	Dirty    bool      `json:"dirty,omitempty"` // an upload with uncommitted changes
 }
 
 func (a *app) newReleasesCmd() *cobra.Command {
@@ -76,7 +77,7 @@ func releaseViews(sv *hostSurvey) []releaseView {
 		r := snap.Releases[i]
 		v := releaseView{Host: sv.name, Number: r.Number, Finished: r.Finished(), Current: r.Number == snap.Current}
 		if r.Info != nil {
-			v.Commit, v.Ref, v.BuiltAt, v.By = r.Info.Commit, r.Info.Ref, r.Info.BuiltAt, r.Info.By
+			v.Commit, v.Ref, v.BuiltAt, v.By, v.Dirty = r.Info.Commit, r.Info.Ref, r.Info.BuiltAt, r.Info.By, r.Info.Dirty
 		}
 		if r.Bad != nil {
 			v.Bad = orText(r.Bad.Reason, "marked bad")
@@ -161,6 +162,9 @@ func marks(v releaseView) string {
 	}
 	if !v.Finished {
 		m = append(m, "unfinished")
+	}
+	if v.Dirty {
+		m = append(m, "dirty (uncommitted changes)")
 	}
 	if v.Bad != "" {
 		m = append(m, "bad: "+v.Bad)

@@ -40,6 +40,47 @@ func TestUploadDeploysTheLocalTree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.root, ".ship", "repo.git")); err == nil {
 		t.Error("an upload made a mirror: the server should need no repository")
 	}
+	if info.Dirty {
+		t.Error("a clean tree's upload is marked dirty")
+	}
+	// An uncommitted change travels, and says so: release.json, releases.
+	os.WriteFile(filepath.Join(w.repo, "src", "version.ts"), []byte("export const version = \"local edit\";\n"), 0o644)
+	if code, out = w.ship("deploy", "TARGET", "--path", w.root, "--upload", w.repo); code != 0 || !strings.Contains(out, "+ 1 uncommitted changes") {
+		t.Fatalf("dirty upload deploy: %d\n%s", code, out)
+	}
+	data, _ = os.ReadFile(filepath.Join(w.root, "releases", "2", ".ship", "release.json"))
+	info = release.Info{}
+	json.Unmarshal(data, &info)
+	if !info.Dirty || info.DirtyFiles != 1 || info.Commit != commit {
+		t.Errorf("release.json of the dirty upload = %+v", info)
+	}
+	if _, out := w.ship("releases", "TARGET", "--path", w.root); !strings.Contains(out, "dirty") {
+		t.Errorf("releases does not show the dirty upload:\n%s", out)
+	}
+}
+
+// A relative --repo is a folder where ship runs: fine for local (made
+// absolute), an error with advice for an SSH target.
+func TestRelativeRepo(t *testing.T) {
+	w := newWorld(t)
+	rel, _ := filepath.Rel(mustGetwd(t), w.repo)
+	code, out := w.ship("deploy", "TARGET", "--path", w.root, "--repo", rel)
+	if code != exitUsage || !strings.Contains(out, "--upload "+rel) {
+		t.Errorf("relative --repo over SSH: exit %d\n%s", code, out)
+	}
+	code, out = w.ship("deploy", "local", "--path", w.root, "--repo", rel)
+	if code != 0 {
+		t.Errorf("relative --repo on local: exit %d\n%s", code, out)
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }
 
 func TestSettingsPrecedence(t *testing.T) {
