@@ -242,7 +242,7 @@ func describeHolder(h *release.LockInfo) string {
 	if h == nil {
 		return "holder unknown (its info is unreadable; `ship unlock` removes it)"
 	}
-	return fmt.Sprintf("%s on %s (pid %d) since %s: %s", h.Who, h.From, h.PID, h.Since.UTC().Format(time.RFC3339), h.Command)
+	return fmt.Sprintf("%s on %s (pid %d) since %s: %s", h.Who, h.From, h.PID, release.TimeText(h.Since), h.Command)
 }
 
 func pruneNote(removed, kept []int) string {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // releaseView is one release on one host: a row of `ship releases`, and
@@ -149,7 +151,7 @@ func builtAt(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Local().Format("02 Jan 15:04 MST")
+	return release.TimeText(t)
 }
 
 func marks(v releaseView) string {

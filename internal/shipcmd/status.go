@@ -127,8 +127,8 @@ func printReceiver(w io.Writer, v statusView) {
 	}
 }
 
-// clock is a time of day in local time with its zone.
-func clock(t time.Time) string { return t.Local().Format("15:04:05 MST") }
+// clock is a moment as ship writes them for people.
+func clock(t time.Time) string { return release.TimeText(t) }
 
 func since(t time.Time) string {
 	d := time.Since(t).Round(time.Second)

@@ -98,5 +98,5 @@ func describeLock(h *release.LockInfo) string {
 		return fmt.Sprintf("%s %s", h.Who, h.Command)
 	}
 	return fmt.Sprintf("%s on %s (pid %d) since %s (%s ago): %s", h.Who, h.From, h.PID,
-		h.Since.UTC().Format(time.RFC3339), time.Since(h.Since).Round(time.Second), h.Command)
+		release.TimeText(h.Since), time.Since(h.Since).Round(time.Second), h.Command)
 }
