@@ -90,7 +90,8 @@ func (Local) Run(ctx context.Context, c Command) error {
 			return err
 		}
 		cmd.Stdin, stdinW = r, w
-		go func() { _, _ = io.Copy(w, c.Stdin) }()
+		// The end of the input is passed on, as over SSH.
+		go func() { _, _ = io.Copy(w, c.Stdin); w.Close() }()
 		defer r.Close()
 	}
 	err := cmd.Start()
