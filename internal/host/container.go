@@ -68,11 +68,13 @@ func OpenContainer(ctx context.Context, h Host, engine, name string) (*Container
 exec %[1]s container inspect --format '{{.State.Running}}' %[2]s`, shell.Quote(engine), shell.Quote(name))
 	out, err := Output(ctx, h, script)
 	switch running := strings.TrimSpace(string(out)); {
+	case err != nil && strings.Contains(strings.ToLower(err.Error()), "no such"):
+		return nil, fmt.Errorf("%s on %s has no container %s: `%s ps` lists the running ones (--engine chooses docker or podman)",
+			engine, h, name, engine)
 	case err != nil:
-		return nil, fmt.Errorf("find container %s on %s with %s: %w (is the name right? `%s ps` lists the running ones; --engine chooses docker or podman)",
-			name, h, engine, err, engine)
+		return nil, fmt.Errorf("ask %s on %s about container %s: %w", engine, h, name, err)
 	case running != "true":
-		return nil, fmt.Errorf("container %s on %s is not running (%s start %s)", name, h, engine, name)
+		return nil, fmt.Errorf("container %s on %s is not running: start it (%s start %s)", name, h, engine, name)
 	}
 	return c, nil
 }
