@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shipdeploy/ship/internal/shell"
@@ -52,6 +53,10 @@ type Container struct {
 	// direct runs the commands on On itself, for tests of container.sh
 	// on a machine without an engine.
 	direct bool
+
+	sessMu    sync.Mutex
+	sess      *session // the file operations' exec, once started
+	sessBroke bool     // it broke: one exec per operation from then on
 }
 
 // OpenContainer checks that the engine runs container name on h and
@@ -80,7 +85,18 @@ exec %[1]s container inspect --format '{{.State.Running}}' %[2]s`, shell.Quote(e
 }
 
 func (c *Container) String() string { return fmt.Sprintf("%s (%s %s)", c.On, c.Engine, c.Name) }
-func (c *Container) Close() error   { return c.On.Close() }
+
+// Close ends the file session and closes the host.
+func (c *Container) Close() error {
+	c.sessMu.Lock()
+	s := c.sess
+	c.sess, c.sessBroke = nil, true
+	c.sessMu.Unlock()
+	if s != nil {
+		s.close()
+	}
+	return c.On.Close()
+}
 
 // Run runs the script with sh in the container, as the image's user in its
 // working folder. When ctx ends first, every process the script started is
@@ -96,7 +112,7 @@ func (c *Container) Run(ctx context.Context, cmd Command) error {
 	if ctx.Err() != nil {
 		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), containerKillTimeout)
 		defer cancel()
-		_, _ = c.fsOp(kctx, "kill", nil, id)
+		_, _ = c.execOp(kctx, "kill", nil, id)
 	}
 	return err
 }
@@ -137,24 +153,71 @@ var (
 
 // fsOp runs one operation of container.sh and returns its stdout. A known
 // exit status becomes its error; any other failure carries the message.
-func (c *Container) fsOp(ctx context.Context, op string, stdin []byte, args ...string) ([]byte, error) {
+func (c *Container) fsOp(op string, stdin []byte, args ...string) ([]byte, error) {
+	if s := c.session(); s != nil {
+		status, out, errb, err := s.do(op, stdin, args)
+		switch {
+		case errors.Is(err, errSessionEnded):
+			c.dropSession(s)
+			return c.execOp(context.Background(), op, stdin, args...)
+		case err != nil:
+			c.dropSession(s)
+			return nil, err
+		case status != 0:
+			return nil, opError(&ExitError{Status: status}, errb)
+		}
+		return out, nil
+	}
+	return c.execOp(context.Background(), op, stdin, args...)
+}
+
+// execOp runs one operation with an exec of its own.
+func (c *Container) execOp(ctx context.Context, op string, stdin []byte, args ...string) ([]byte, error) {
 	var out, errb bytes.Buffer
 	cmd := Command{Stdout: &out, Stderr: &errb}
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	cmd.Script = c.exec(stdin != nil, "", append([]string{"sh", "-c", fsScript, "ship-fs", op}, args...)...)
-	err := c.On.Run(ctx, cmd)
+	if err := c.On.Run(ctx, cmd); err != nil {
+		return nil, opError(err, errb.Bytes())
+	}
+	return out.Bytes(), nil
+}
+
+// opError is the error of a failed operation: a known exit status as its
+// fs error, else the failure with the operation's message.
+func opError(err error, stderr []byte) error {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if known, ok := fsErrors[ee.Status]; ok {
-			return nil, known
+			return known
 		}
-		if msg := strings.TrimSpace(errb.String()); msg != "" {
-			return nil, fmt.Errorf("%w: %s", err, msg)
+		if msg := strings.TrimSpace(string(stderr)); msg != "" {
+			return fmt.Errorf("%w: %s", err, msg)
 		}
 	}
-	return out.Bytes(), err
+	return err
+}
+
+// session returns the file session, starting it on first use; nil once
+// one broke.
+func (c *Container) session() *session {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	if c.sess == nil && !c.sessBroke {
+		c.sess = c.startSession()
+	}
+	return c.sess
+}
+
+func (c *Container) dropSession(s *session) {
+	c.sessMu.Lock()
+	if c.sess == s {
+		c.sess, c.sessBroke = nil, true
+	}
+	c.sessMu.Unlock()
+	s.close()
 }
 
 func newExecID() (string, error) {

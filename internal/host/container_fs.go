@@ -2,7 +2,6 @@ package host
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,7 +16,7 @@ import (
 
 // pathOp is fsOp for the release.FS methods, which take no context.
 func (c *Container) pathOp(op, name string, stdin []byte, args ...string) ([]byte, error) {
-	out, err := c.fsOp(context.Background(), op, stdin, append([]string{name}, args...)...)
+	out, err := c.fsOp(op, stdin, append([]string{name}, args...)...)
 	if err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
@@ -65,7 +64,7 @@ func (c *Container) Readlink(name string) (string, error) {
 }
 
 func (c *Container) Symlink(target, link string) error {
-	_, err := c.fsOp(context.Background(), "symlink", nil, target, link)
+	_, err := c.fsOp("symlink", nil, target, link)
 	if err != nil {
 		return &os.LinkError{Op: "symlink", Old: target, New: link, Err: err}
 	}
@@ -73,7 +72,7 @@ func (c *Container) Symlink(target, link string) error {
 }
 
 func (c *Container) Rename(oldname, newname string) error {
-	_, err := c.fsOp(context.Background(), "rename", nil, oldname, newname)
+	_, err := c.fsOp("rename", nil, oldname, newname)
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
 	}

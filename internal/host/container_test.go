@@ -24,13 +24,21 @@ import (
 
 func TestFSContract(t *testing.T) {
 	t.Run("local (reference)", func(t *testing.T) { testenv.CheckFS(t, release.LocalFS{}, t.TempDir()) })
-	t.Run("container.sh", func(t *testing.T) {
-		testenv.CheckFS(t, host.NewDirectContainer(host.Local{}), t.TempDir())
+	t.Run("container.sh session", func(t *testing.T) {
+		c := host.NewDirectContainer(host.Local{}, true)
+		defer c.Close()
+		testenv.CheckFS(t, c, t.TempDir())
+		if host.SessionBroke(c) {
+			t.Error("the file session broke: the operations fell back to an exec each")
+		}
+	})
+	t.Run("container.sh exec each", func(t *testing.T) {
+		testenv.CheckFS(t, host.NewDirectContainer(host.Local{}, false), t.TempDir())
 	})
 }
 
 func TestContainerRun(t *testing.T) {
-	c := host.NewDirectContainer(host.Local{})
+	c := host.NewDirectContainer(host.Local{}, false)
 	var out bytes.Buffer
 	err := c.Run(context.Background(), host.Command{
 		Script: `read -r line; printf '%s|%s\n' "$line" "it's $((6*7))"; exit 3`,
@@ -54,7 +62,7 @@ func TestContainerRunCancel(t *testing.T) {
 		testenv.SkipOrFail(t, "setsid is not installed (util-linux): run scripts/setup")
 	}
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	c := host.NewDirectContainer(host.Local{})
+	c := host.NewDirectContainer(host.Local{}, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	script := `setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! >` + pidFile + `; sleep 60`

@@ -2,6 +2,10 @@ package host
 
 // NewDirectContainer is a Container whose commands run on on itself, as if
 // on were the container: container.sh is tested on this machine's disk.
-func NewDirectContainer(on Host) *Container {
-	return &Container{On: on, Engine: EnginePodman, Name: "direct", direct: true}
+// Without session, each file operation has an exec of its own.
+func NewDirectContainer(on Host, session bool) *Container {
+	return &Container{On: on, Engine: EnginePodman, Name: "direct", direct: true, sessBroke: !session}
 }
+
+// SessionBroke reports whether c gave up its file session.
+func SessionBroke(c *Container) bool { return c.sessBroke }
