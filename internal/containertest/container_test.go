@@ -103,26 +103,32 @@ func TestContainer(t *testing.T) {
 	}
 	expect(t, url, "(four)")
 	tm.mark("deploy over SSH --container")
-	if out, err := sshShip("rollback", sshd.Target()); err != nil || !strings.Contains(out, "is on release 3") {
+	testenv.CommitVersion(t, src.work, "five") // sent as files, not pushed
+	if out, err := sshShip("deploy", sshd.Target(), "--upload", src.work); err != nil || !strings.Contains(out, "is on release 5") {
+		t.Fatalf("ship deploy --container --upload over SSH: %v\n%s", err, out)
+	}
+	expect(t, url, "(five)")
+	tm.mark("deploy over SSH --container --upload")
+	if out, err := sshShip("rollback", sshd.Target()); err != nil || !strings.Contains(out, "is on release 4") {
 		t.Fatalf("ship rollback --container over SSH: %v\n%s", err, out)
 	}
-	expect(t, url, "(three)")
+	expect(t, url, "(four)")
 	tm.mark("rollback over SSH --container")
 
 	res := load.Finish(t)
 	if res.Failed != 0 || res.Total == 0 {
 		t.Errorf("%d of %d requests failed during the deploys: %v", res.Failed, res.Total, res.Errors)
 	}
-	for _, v := range []string{"(two)", "(three)", "(four)"} {
+	for _, v := range []string{"(two)", "(three)", "(four)", "(five)"} {
 		if !answered(res.Versions, v) {
 			t.Errorf("the load never saw %s: %v", v, res.Versions)
 		}
 	}
 
-	// The deploy over SSH built as the image's user: nothing in the
-	// release belongs to anyone else.
-	if out, err := pm.Run("exec", app, "find", "/app/releases/4", "!", "-user", "bun"); err != nil || strings.TrimSpace(out) != "" {
-		t.Errorf("files of release 4 not owned by bun (%v):\n%s", err, out)
+	// The deploys over SSH built as the image's user: nothing in their
+	// releases belongs to anyone else.
+	if out, err := pm.Run("exec", app, "find", "/app/releases/4", "/app/releases/5", "!", "-user", "bun"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("files of releases 4 and 5 not owned by bun (%v):\n%s", err, out)
 	}
 	checkStatusAndLogs(t, pm, sshShip, sshd.Target())
 	checkFSInContainer(t, sshd)
@@ -257,7 +263,7 @@ func checkStatusAndLogs(t *testing.T, pm *testenv.Podman, sshShip func(...string
 		t.Fatalf("ship status --container: %v\n%s", err, outside)
 	}
 	inside := pm.Must("exec", app, "ship", "status", "local")
-	for _, want := range []string{"current   release 3", "serving   release 3", "receiver  up", "lock      free"} {
+	for _, want := range []string{"current   release 4", "serving   release 4", "receiver  up", "lock      free"} {
 		if !strings.Contains(outside, want) || !strings.Contains(inside, want) {
 			t.Errorf("status lacks %q\nover SSH:\n%s\ninside:\n%s", want, outside, inside)
 		}
@@ -266,13 +272,13 @@ func checkStatusAndLogs(t *testing.T, pm *testenv.Podman, sshShip func(...string
 	if err != nil {
 		t.Fatalf("ship logs --container: %v\n%s", err, logs)
 	}
-	for _, want := range []string{"release 3 (three)", "release 4 (four)"} {
+	for _, want := range []string{"release 4 (four)", "release 5 (five)"} {
 		if !strings.Contains(logs, "listening on :") || !strings.Contains(logs, want) {
 			t.Errorf("ship logs lacks the app's %q:\n%s", want, logs)
 		}
 	}
 	// The app's output also reaches the container's own log.
-	if out := pm.Must("logs", app); !strings.Contains(out, "release 4 (four)") {
+	if out := pm.Must("logs", app); !strings.Contains(out, "release 5 (five)") {
 		t.Errorf("podman logs lacks the app's output:\n%s", out)
 	}
 }
@@ -310,7 +316,25 @@ func checkFSInContainer(t *testing.T, sshd *testenv.SSHD) {
 // of the container left on the machine.
 func stopGracefully(t *testing.T, pm *testenv.Podman, tm *timings) {
 	t.Helper()
-	procs := top(t, pm, app)
+	// After the deploys, only the receiver and the app run: nothing an
+	// exec started stayed behind, and no zombie waits for its parent.
+	var procs map[int]proc
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		procs = top(t, pm, app)
+		var extra []string
+		for pid, p := range procs {
+			if !expected(p.args) || zombie(p.hpid) {
+				extra = append(extra, fmt.Sprintf("%d %q (zombie: %v)", pid, p.args, zombie(p.hpid)))
+			}
+		}
+		if len(extra) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("left in the container after the deploys: %s", strings.Join(extra, ", "))
+			break
+		}
+	}
 	tm.mark("before podman stop")
 	pm.Must("stop", "--time", "10", app)
 	took := tm.mark("podman stop")
@@ -329,6 +353,27 @@ func stopGracefully(t *testing.T, pm *testenv.Podman, tm *timings) {
 			t.Errorf("pid %d (%d in the container, %q) outlived the container", p.hpid, pid, p.args)
 		}
 	}
+}
+
+// expected reports whether a process of the container is the receiver or
+// the app's.
+func expected(args string) bool {
+	for _, p := range []string{"receiver", "/bin/sh -c bun start", "bun start", "bun dist/index.js"} {
+		if args == p || strings.HasPrefix(args, p+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// zombie reports whether host pid has exited and waits to be reaped.
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 // sameProcess reports whether host pid still runs the command args (and

@@ -150,7 +150,7 @@ func (tm *timings) mark(name string) time.Duration {
 func (tm *timings) String() string {
 	var b strings.Builder
 	for _, n := range tm.names {
-		fmt.Fprintf(&b, "  %-28s %6.1fs\n", n, tm.took[n].Seconds())
+		fmt.Fprintf(&b, "  %-38s %6.1fs\n", n, tm.took[n].Seconds())
 	}
 	return b.String()
 }
