@@ -69,10 +69,13 @@ func OpenContainer(ctx context.Context, h Host, engine, name string) (*Container
 		return nil, fmt.Errorf("container name %q: give a name or id as `%s ps` shows it", name, engine)
 	}
 	c := &Container{On: h, Engine: engine, Name: name}
-	script := fmt.Sprintf(`command -v %[1]s >/dev/null 2>&1 || { echo "%[1]s is not installed (or not on the PATH of a non-interactive session)" >&2; exit 127; }
-exec %[1]s container inspect --format '{{.State.Running}}' %[2]s`, shell.Quote(engine), shell.Quote(name))
+	script := "command -v " + shell.Quote(engine) + " >/dev/null 2>&1 || exit 127\n" +
+		shell.Join(engine, "container", "inspect", "--format", "{{.State.Running}}", name)
 	out, err := Output(ctx, h, script)
+	var ee *ExitError
 	switch running := strings.TrimSpace(string(out)); {
+	case errors.As(err, &ee) && ee.Status == 127:
+		return nil, fmt.Errorf("%s is not installed on %s (or not on the PATH of a non-interactive session): --engine chooses docker or podman", engine, h)
 	case err != nil && strings.Contains(strings.ToLower(err.Error()), "no such"):
 		return nil, fmt.Errorf("%s on %s has no container %s: `%s ps` lists the running ones (--engine chooses docker or podman)",
 			engine, h, name, engine)
