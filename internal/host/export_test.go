@@ -9,3 +9,9 @@ func NewDirectContainer(on Host, session bool) *Container {
 
 // SessionBroke reports whether c gave up its file session.
 func SessionBroke(c *Container) bool { return c.sessBroke }
+
+// NewContainerExecEach is a Container on on whose file operations each
+// have an exec of their own, for comparing with the session.
+func NewContainerExecEach(on Host, engine, name string) *Container {
+	return &Container{On: on, Engine: engine, Name: name, sessBroke: true}
+}
