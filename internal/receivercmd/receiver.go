@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -171,6 +172,11 @@ func prepareRoot(l release.Layout, create bool) error {
 	}
 	for _, dir := range []string{l.ShipDir(), l.Releases()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				// A host folder mounted into a container, owned by root.
+				return fmt.Errorf("prepare %s: %w: uid %d cannot write there; make the folder (a host folder mounted as %[1]s) writable by it, e.g. chown -R %[3]d:%d FOLDER",
+					l.Root, err, os.Getuid(), os.Getgid())
+			}
 			return fmt.Errorf("prepare %s: %w", l.Root, err)
 		}
 	}

@@ -52,6 +52,8 @@ type Settings struct {
 	KnownHosts *string   `yaml:"known_hosts"`
 	Timeout    *string   `yaml:"timeout"`
 	Parallel   *int      `yaml:"parallel"`
+	Container  *string   `yaml:"container"`
+	Engine     *string   `yaml:"engine"`
 }
 
 // overlay returns s with every field that o sets taken from o.
@@ -104,6 +106,12 @@ func (s Settings) overlay(o Settings) Settings {
 	if o.Parallel != nil {
 		s.Parallel = o.Parallel
 	}
+	if o.Container != nil {
+		s.Container = o.Container
+	}
+	if o.Engine != nil {
+		s.Engine = o.Engine
+	}
 	return s
 }
 
@@ -140,6 +148,7 @@ func envSettings(getenv func(string) string) (Settings, error) {
 	s.Wait, s.LockWait, s.Timeout = str("SHIP_WAIT"), str("SHIP_LOCK_WAIT"), str("SHIP_TIMEOUT")
 	s.User, s.Jump, s.Key = str("SHIP_USER"), str("SHIP_JUMP"), str("SHIP_SSH_KEY_FILE")
 	s.KnownHosts = str("SHIP_KNOWN_HOSTS_FILE")
+	s.Container, s.Engine = str("SHIP_CONTAINER"), str("SHIP_ENGINE")
 	for name, dst := range map[string]**int{"SHIP_KEEP": &s.Keep, "SHIP_PORT": &s.Port, "SHIP_PARALLEL": &s.Parallel} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)

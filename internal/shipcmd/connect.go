@@ -17,6 +17,9 @@ import (
 // defaultTimeout bounds connecting and the SSH handshake.
 const defaultTimeout = 15 * time.Second
 
+// defaultEngine runs --container's container.
+const defaultEngine = host.EngineDocker
+
 // resolve settles the settings for one TARGET argument and returns the
 // hosts it names: a ship.yml target's hosts, or the argument itself.
 func (a *app) resolve(cmd *cobra.Command, target string) (Settings, []string, error) {
@@ -67,11 +70,31 @@ func (a *app) flagSettings(cmd *cobra.Command) Settings {
 	if f.Changed("timeout") {
 		s.Timeout = &g.timeout
 	}
+	if f.Changed("container") {
+		s.Container = &g.container
+	}
+	if f.Changed("engine") {
+		s.Engine = &g.engine
+	}
 	return s
 }
 
-// dial connects to one host: "local" is this machine, anything else SSH.
+// dial connects to one host: "local" is this machine, anything else SSH;
+// with a container set, the host is that container on the machine.
 func (a *app) dial(ctx context.Context, target string, s Settings) (host.Host, error) {
+	h, err := a.dialMachine(ctx, target, s)
+	if err != nil || strOr(s.Container, "") == "" {
+		return h, err
+	}
+	c, err := host.OpenContainer(ctx, h, strOr(s.Engine, defaultEngine), *s.Container)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (a *app) dialMachine(ctx context.Context, target string, s Settings) (host.Host, error) {
 	if target == "local" {
 		return host.Local{}, nil
 	}

@@ -55,6 +55,8 @@ type globalFlags struct {
 	jump       string
 	timeout    string
 	verbose    bool
+	container  string
+	engine     string
 }
 
 // Main runs ship with os.Args and returns the exit code.
@@ -145,6 +147,8 @@ the current folder, then defaults.`,
 	pf.StringVar(&g.jump, "jump", "", "bastion host, [user@]host[:port] [SHIP_JUMP]")
 	pf.StringVar(&g.timeout, "timeout", "", "bound for connecting and the SSH handshake (default 15s) [SHIP_TIMEOUT]")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "show the target's output as it comes")
+	pf.StringVar(&g.container, "container", "", "run everything inside this running container on the target (docker/podman exec) [SHIP_CONTAINER]")
+	pf.StringVar(&g.engine, "engine", "", "the container engine on the target: docker or podman (default docker) [SHIP_ENGINE]")
 
 	root.AddCommand(
 		a.newDeployCmd(),
