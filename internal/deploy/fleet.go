@@ -259,8 +259,12 @@ func (f *fleet) parallel() int {
 // commit tells every host of g to switch, all at once, and waits for them
 // to finish.
 func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
+	at := ""
+	if len(g) > 1 {
+		at = fmt.Sprintf("at=%d ", time.Now().Add(commitLead(g)).UnixMilli())
+	}
 	for _, r := range g {
-		r.say("commit " + joinInts(r.prunePlan(f.opts.Keep)))
+		r.say("commit " + at + joinInts(r.prunePlan(f.opts.Keep)))
 	}
 	// Once `commit` is out, the hosts finish by themselves: an interrupt
 	// does not stop the wait (it is bounded by commitWait).
@@ -392,3 +396,17 @@ func (f *fleet) retry(ctx context.Context, r *hostRun) error {
 type quietEnd struct{ Reporter }
 
 func (quietEnd) End(*FleetResult, error) {}
+
+// commitLead is how far ahead the fleet's switch moment is set: time for
+// the word to reach every host (twice the slowest round trip seen) and for
+// each to rename current and write its request on a busy machine. Every
+// receiver then moves traffic at that moment, not when its word arrived.
+func commitLead(g []*hostRun) time.Duration {
+	var rtt time.Duration
+	for _, r := range g {
+		r.mu.Lock()
+		rtt = max(rtt, r.rtt)
+		r.mu.Unlock()
+	}
+	return min(150*time.Millisecond+2*rtt, 2*time.Second)
+}

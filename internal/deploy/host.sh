@@ -12,7 +12,8 @@
 #     go N MODE            after the survey: build (or roll back to) release N;
 #                          MODE is stage (a receiver answers), reload (ask, do
 #                          not wait) or none (no receiver runs)
-#     commit [R...]        every host is ready: switch, then remove releases R
+#     commit [at=MS] [R...] every host is ready: switch (traffic moves at the
+#                          moment MS, Unix ms, on every host), then remove R
 #     abort REASON         stop and change nothing (another host failed, --wait)
 #   host -> ship (standard output): lines that start with $tag are events
 #   (events.go parses them); the rest is the output of the commands run.
@@ -225,9 +226,10 @@ unwind() {
 
 # ---- the receiver: requests in releases/, answers in .ship/answers/ ----
 
-# request writes releases/KIND (STAGE, COMMIT, ABORT, RELOAD) atomically.
+# request writes releases/KIND (STAGE, COMMIT, ABORT, RELOAD) atomically;
+# $2, when given, is the moment (Unix ms) a COMMIT takes effect.
 request() {
-	printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.$1.tmp-$id" &&
+	printf '{"id":"%s","release":%s,"at":%s}\n' "$id" "$n" "${2:-0}" >"releases/.$1.tmp-$id" &&
 		mv -f "releases/.$1.tmp-$id" "releases/$1"
 }
 
@@ -558,12 +560,10 @@ stage_release() {
 	fail "release $n did not become healthy"
 }
 
-# prepare_switch makes the temp link and the COMMIT request ahead, so that
-# the switch is two renames: the hosts of a fleet switch close together.
+# prepare_switch makes the temp link ahead, so that the switch is a rename.
 prepare_switch() {
 	tmp=.current.tmp-$id
-	ln -sfn "releases/$n" "$tmp" &&
-		printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.COMMIT.tmp-$id"
+	ln -sfn "releases/$n" "$tmp"
 }
 
 # commit_release switches current and moves traffic. From here on the
@@ -588,8 +588,8 @@ commit_release() {
 		request RELOAD || say note "cannot write releases/RELOAD"
 		return 0
 	fi
-	{ [ -f "releases/.COMMIT.tmp-$id" ] && mv -f "releases/.COMMIT.tmp-$id" releases/COMMIT; } || request COMMIT ||
-		back "cannot write releases/COMMIT"
+	# at: the fleet's moment; every receiver moves traffic then.
+	request COMMIT "$at" || back "cannot write releases/COMMIT"
 	say switched "$n"
 	requested=""
 	# (A quick drain may replace "committed" with "drained" before we look.)
@@ -685,9 +685,18 @@ say built "$n"
 stage_release
 phase=ready
 await commit
+w=${w#commit}
+at=0
+case $w in " at="*)
+	at=${w# at=}
+	at=${at%% *}
+	w=${w# at="$at"}
+	;;
+esac
+case $at in '' | *[!0-9]*) at=0 ;; esac
 commit_release
 # shellcheck disable=SC2086 # release numbers, split on purpose
-prune ${w#commit}
+prune $w
 audit ok "" ""
 say "done" "$n"
 end 0

@@ -62,6 +62,8 @@ type hostRun struct {
 	lost       bool   // the connection broke (or froze) while the script ran
 	began      bool   // the script was started
 	number     int    // the release, once ship said go
+	pingAt     time.Time     // a ping in flight since
+	rtt        time.Duration // the longest ping to pong seen
 	mode       string // how the host reaches the receiver (modeStage, …)
 }
 
@@ -159,13 +161,14 @@ func (r *hostRun) say(word string) {
 func (r *hostRun) keepCompany() {
 	tick := time.NewTicker(pingEvery)
 	defer tick.Stop()
+	r.ping() // at once: the round trip is known early (see commitLead)
 	for {
 		select {
 		case <-r.ended:
 			return
 		case <-tick.C:
 		}
-		r.say("ping")
+		r.ping()
 		r.mu.Lock()
 		quiet := time.Since(r.lastLine)
 		r.mu.Unlock()
@@ -178,6 +181,25 @@ func (r *hostRun) keepCompany() {
 			return
 		}
 	}
+}
+
+// ping sends a ping and notes when, for the round trip its pong measures.
+func (r *hostRun) ping() {
+	r.mu.Lock()
+	if r.pingAt.IsZero() {
+		r.pingAt = time.Now()
+	}
+	r.mu.Unlock()
+	r.say("ping")
+}
+
+// pong takes the answer to the oldest ping in flight. Called with r.mu held.
+func (r *hostRun) pong() {
+	if r.pingAt.IsZero() {
+		return
+	}
+	r.rtt = max(r.rtt, time.Since(r.pingAt))
+	r.pingAt = time.Time{}
 }
 
 // finish closes the script's input (it ends itself if still running) and

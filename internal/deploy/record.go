@@ -34,6 +34,8 @@ func (r *hostRun) record(e *event) bool {
 		r.endStage()
 		r.stage, r.stageStart = e.Text, time.Now()
 		r.rep.StageStart(r.name, e.Text)
+	case evPong:
+		r.pong()
 	case evTakeover:
 		r.rep.Note(r.name, fmt.Sprintf("took over a stale lock (its heartbeat stopped %ds ago): %s", e.N, describeHolder(e.Holder)))
 	case evNote:

@@ -26,6 +26,7 @@ type stage struct {
 	healthy  bool
 	after    time.Duration // how long it took to become healthy
 	commit   bool          // commit when healthy
+	commitAt time.Time     // commit at this moment (a fleet's), once healthy
 	record   bool          // a reload request: record its result (not the boot)
 	boot     bool
 	asked    bool // someone waits for answers under id
@@ -240,8 +241,20 @@ func (r *receiver) commitRequest(ctx context.Context, rq request) {
 	case !s.healthy:
 		s.commit = true // as soon as it is healthy
 	default:
+		if at := time.UnixMilli(rq.At); rq.At > 0 && time.Until(at) > 0 && time.Until(at) < release.MaxCommitDelay {
+			s.commitAt = at // the fleet's moment: the loop's timer commits
+			return
+		}
 		r.commitStage(ctx, s)
 	}
+}
+
+// commitDue is the timer of a commit set for a moment (see ReloadRequest.At).
+func (r *receiver) commitDue() <-chan time.Time {
+	if r.staged == nil || r.staged.commitAt.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(r.staged.commitAt))
 }
 
 // commitStage moves traffic to the staged instance; the old one drains in
@@ -272,19 +285,19 @@ func (r *receiver) commitStage(ctx context.Context, s *stage) {
 	}()
 }
 
-// drainDone records a switch once the old instance is gone.
+// drainDone records a switch once the old instance is gone: state.json and
+// the log first, then the answer, so that whoever reads the answer finds
+// them done.
 func (r *receiver) drainDone(res retireResult) {
 	s, a := res.s, res.a
 	a.Drained, a.Dropped = res.drained, res.dropped
-	r.answer(s.id, release.AnswerDrained, a)
 	r.log.Info("reload done", "id", s.id, "release", s.release, "healthy_after", s.after.Round(time.Millisecond),
 		"drained", a.Drained, "dropped", a.Dropped)
-	if s.boot {
-		return
+	if !s.boot {
+		r.record(release.ReloadResult{ID: s.id, Release: s.release, OK: true, Error: s.note, Started: s.started.UTC(),
+			Finished: time.Now().UTC(), HealthyAfter: a.HealthyAfter, Drained: a.Drained, Dropped: a.Dropped}, s.previous)
 	}
-	res2 := release.ReloadResult{ID: s.id, Release: s.release, OK: true, Error: s.note, Started: s.started.UTC(),
-		Finished: time.Now().UTC(), HealthyAfter: a.HealthyAfter, Drained: a.Drained, Dropped: a.Dropped}
-	r.record(res2, s.previous)
+	r.answer(s.id, release.AnswerDrained, a)
 }
 
 // abortStage stops a staged release; the answer is written once its

@@ -33,7 +33,14 @@ type Bad struct {
 type ReloadRequest struct {
 	ID      string `json:"id"`
 	Release int    `json:"release,omitempty"`
+	// At (COMMIT): move traffic at this moment, Unix milliseconds, so that
+	// the hosts of a fleet switch together; 0 or past: at once.
+	At int64 `json:"at,omitempty"`
 }
+
+// MaxCommitDelay bounds how far ahead a COMMIT's At may be: a later one
+// (a clock far off) is taken as "at once".
+const MaxCommitDelay = 5 * time.Second
 
 // Request kinds: the file names in releases/.
 const (
