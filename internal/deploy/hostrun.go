@@ -59,12 +59,12 @@ type hostRun struct {
 	committed  *release.Answer
 	drained    *release.Answer
 	runErr     error
-	lost       bool   // the connection broke (or froze) while the script ran
-	began      bool   // the script was started
-	number     int    // the release, once ship said go
+	lost       bool          // the connection broke (or froze) while the script ran
+	began      bool          // the script was started
+	number     int           // the release, once ship said go
 	pingAt     time.Time     // a ping in flight since
 	rtt        time.Duration // the longest ping to pong seen
-	mode       string // how the host reaches the receiver (modeStage, …)
+	mode       string        // how the host reaches the receiver (modeStage, …)
 }
 
 // milestones are the events the fleet acts on; the rest is bookkeeping.
