@@ -46,6 +46,9 @@ type YAMLSection struct {
 	// Extra are the keys the caller reads itself ("targets", "hosts");
 	// their nodes are returned.
 	Extra []string
+	// Elsewhere says, for a key that belongs in another section, where it
+	// goes: "hosts" → "hosts belong in a target: …".
+	Elsewhere map[string]string
 }
 
 // YAMLLayer reads the settings in mapping m. Every key must be a setting's
@@ -55,6 +58,9 @@ func (t *Table) YAMLLayer(m *yaml.Node, sec YAMLSection) (Layer, map[string]*yam
 	l := newLayer(sec.Source)
 	extra := map[string]*yaml.Node{}
 	var probs []Problem
+	if m.Tag == "!!null" {
+		return l, extra, nil // "name:" with nothing under it
+	}
 	if m.Kind != yaml.MappingNode {
 		msg := "want settings as key: value lines, got " + describe(m)
 		if where := strings.TrimSuffix(sec.Path, "."); where != "" {
@@ -74,6 +80,8 @@ func (t *Table) YAMLLayer(m *yaml.Node, sec YAMLSection) (Layer, map[string]*yam
 			probs = append(probs, Problem{k.Line, fmt.Sprintf("%s%s: given twice (first on line %d)", sec.Path, k.Value, first)})
 		case slices.Contains(sec.Extra, k.Value):
 			extra[k.Value] = v
+		case sec.Elsewhere[k.Value] != "":
+			probs = append(probs, Problem{k.Line, sec.Path + k.Value + ": " + sec.Elsewhere[k.Value]})
 		case s == nil:
 			probs = append(probs, Problem{k.Line, sec.Path + k.Value + ": " + t.unknownKey(k.Value, sec.Extra)})
 		case v.Tag == "!!null":
