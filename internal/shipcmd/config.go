@@ -69,6 +69,7 @@ hosts), and exits 2 if there is one.`,
 			}
 			return printConfig(a.stdout, view)
 		},
+		ValidArgsFunction: a.completeTargets,
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "check ship.yml and report every mistake (exit 2 if there is one)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")

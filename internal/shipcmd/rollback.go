@@ -49,6 +49,7 @@ any host switch.`,
 			}
 			return a.runRollback(cmd, args, s, hosts, to, jsonOut, verbose)
 		},
+		ValidArgsFunction: a.completeRollback,
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document with the result on stdout (progress goes to stderr)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the target's output as it comes")

@@ -155,13 +155,17 @@ is and where it came from.`,
 		a.newConfigCmd(),
 		a.newVersionCmd(),
 	)
+	finishCommands(root)
 	return root
 }
 
 // addSettingFlags adds the flags of the table (settings.go) that cmd
-// takes.
+// takes, and completes its TARGET arguments from ship.yml.
 func (a *app) addSettingFlags(cmd *cobra.Command) *cobra.Command {
 	table.AddFlags(cmd.Flags(), func(s *settings.Setting) bool { return s.Takes(cmd.Name()) })
+	if cmd.ValidArgsFunction == nil {
+		cmd.ValidArgsFunction = a.completeTargets
+	}
 	return cmd
 }
 
