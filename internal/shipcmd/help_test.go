@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -91,20 +92,8 @@ func TestCompleteTargets(t *testing.T) {
 func TestCompleteReleases(t *testing.T) {
 	sshd := testenv.StartSSHD(t)
 	root := filepath.Join(t.TempDir(), "app")
-	l := release.Layout{Root: root}
-	built := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	for n := 1; n <= 5; n++ {
-		if err := os.MkdirAll(filepath.Join(l.Dir(n), ".ship"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if n == 5 {
-			continue // unfinished
-		}
-		info, _ := json.Marshal(release.Info{Number: n, Commit: fmt.Sprintf("%040d", n), Ref: "main", BuiltAt: built, By: "alice"})
-		os.WriteFile(l.InfoFile(n), info, 0o644)
-	}
-	os.WriteFile(l.BadFile(2), []byte(`{"reason":"unhealthy"}`), 0o644)
-	os.Symlink("releases/4", l.Current())
+	madeReleases(t, root, 5) // 5 unfinished, 4 current
+	os.WriteFile(release.Layout{Root: root}.BadFile(2), []byte(`{"reason":"unhealthy"}`), 0o644)
 
 	dir := project(t, fmt.Sprintf("path: %s\ntargets:\n  box:\n    hosts: [%s, other.invalid]\n", root, sshd.Target()))
 	env := map[string]string{"SHIP_SSH_KEY_FILE": sshd.KeyFile, "SHIP_KNOWN_HOSTS_FILE": sshd.KnownHostsFile}
@@ -126,4 +115,68 @@ func TestCompleteReleases(t *testing.T) {
 	if c.stdout != ":4\n" {
 		t.Errorf("unreachable host: %q", c.stdout)
 	}
+}
+
+// madeReleases makes releases 1…n in root by hand, as deploys leave them:
+// the last unfinished, the one before it current.
+func madeReleases(t testing.TB, root string, n int) {
+	t.Helper()
+	l := release.Layout{Root: root}
+	built := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := 1; i <= n; i++ {
+		if err := os.MkdirAll(filepath.Join(l.Dir(i), ".ship"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if i == n {
+			continue // unfinished
+		}
+		info, _ := json.Marshal(release.Info{Number: i, Commit: fmt.Sprintf("%040d", i), Ref: "main", BuiltAt: built, By: "alice"})
+		if err := os.WriteFile(l.InfoFile(i), info, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(release.CurrentTarget(n-1), l.Current()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkCompletion is what a shell waits for when Tab is pressed: the
+// shell runs ship as a process each time. Side by side in one run: `ship
+// version` (starting ship at all), completing a TARGET (ship.yml read), and
+// completing rollback's N (one SSH connection to the real sshd and a read of
+// 8 releases). It reports each in ms and their ratios to `ship version`.
+func BenchmarkCompletion(b *testing.B) {
+	sshd := testenv.StartSSHD(b)
+	bin := testenv.Program(b, "./cmd/ship")
+	root := filepath.Join(b.TempDir(), "app")
+	madeReleases(b, root, 9)
+	dir := b.TempDir()
+	yml := fmt.Sprintf("path: %s\ntargets:\n  box:\n    hosts: [%s]\n", root, sshd.Target())
+	if err := os.WriteFile(filepath.Join(dir, "ship.yml"), []byte(yml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	env := append(os.Environ(), "SHIP_SSH_KEY_FILE="+sshd.KeyFile, "SHIP_KNOWN_HOSTS_FILE="+sshd.KnownHostsFile)
+	run := func(want string, args ...string) time.Duration {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir, cmd.Env = dir, env
+		t0 := time.Now()
+		out, err := cmd.Output()
+		if err != nil || !strings.Contains(string(out), want) {
+			b.Fatalf("ship %v: %v\n%s", args, err, out)
+		}
+		return time.Since(t0)
+	}
+	var version, targets, numbers time.Duration
+	for b.Loop() {
+		version += run("ship ", "version")
+		targets += run("box\t", "__complete", "deploy", "")
+		numbers += run("7\t", "__complete", "rollback", "box", "")
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(version), "ms/version")
+	b.ReportMetric(ms(targets), "ms/target")
+	b.ReportMetric(ms(numbers), "ms/release-N")
+	b.ReportMetric(float64(targets)/float64(version), "target/version")
+	b.ReportMetric(float64(numbers)/float64(version), "release-N/version")
+	b.ReportMetric(0, "ns/op")
 }

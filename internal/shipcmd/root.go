@@ -163,6 +163,7 @@ is and where it came from.`,
 // takes, and completes its TARGET arguments from ship.yml.
 func (a *app) addSettingFlags(cmd *cobra.Command) *cobra.Command {
 	table.AddFlags(cmd.Flags(), func(s *settings.Setting) bool { return s.Takes(cmd.Name()) })
+	cmd.Flags().SortFlags = false // the command's own flags, then the table's in its order
 	if cmd.ValidArgsFunction == nil {
 		cmd.ValidArgsFunction = a.completeTargets
 	}

@@ -36,9 +36,9 @@ var (
 	optPath = settings.Add(&table, settings.Setting{Name: "path", Flag: "path", Env: "SHIP_PATH", Key: "path",
 		Help: "APP_ROOT on the target", Commands: targetCommands}, deploy.DefaultRoot)
 	optRepo = settings.Add(&table, settings.Setting{Name: "repo", Flag: "repo", Env: "SHIP_REPO", Key: "repo",
-		DefaultText: "none (or --upload DIR)", Help: "repository URL the hosts fetch from", Commands: deployCommand}, "")
+		DefaultText: "none: give it, or --upload DIR", Help: "repository URL the hosts fetch from", Commands: deployCommand}, "")
 	optRef = settings.Add(&table, settings.Setting{Name: "ref", Flag: "ref", Env: "SHIP_REF", Key: "ref",
-		DefaultText: deploy.DefaultRef + " (an upload: its checkout's branch)", Help: "branch, tag or commit to deploy", Commands: deployCommand}, "")
+		DefaultText: deploy.DefaultRef + "; for an upload, its checkout's branch", Help: "branch, tag or commit to deploy", Commands: deployCommand}, "")
 	optKeep = settings.Add(&table, settings.Setting{Name: "keep", Flag: "keep", Env: "SHIP_KEEP", Key: "keep",
 		Help: "finished releases to keep", Commands: deployCommand}, deploy.DefaultKeep)
 	optInstall = settings.Add(&table, settings.Setting{Name: "install", Flag: "install", Env: "SHIP_INSTALL", Key: "install",
