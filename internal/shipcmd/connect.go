@@ -76,7 +76,8 @@ func (a *app) shipFile(v *settings.Values) (*shipFile, error) {
 	return loadShipFile(found, shown)
 }
 
-// workDir is where ship runs: relative paths and ship.yml are found from it.
+// workDir is where ship runs: ship.yml, and a relative --config, are found
+// from it (tests give each app its own).
 func (a *app) workDir() string {
 	if a.wd != "" {
 		return a.wd

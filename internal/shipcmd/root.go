@@ -1,5 +1,6 @@
 // Package shipcmd is the `ship` command line: cobra commands that parse
-// flags, settle settings (flags > SHIP_* > ship.yml > defaults), connect, call
+// flags, settle settings (the table of settings.go: flags > SHIP_* >
+// ship.yml target > ship.yml top level > defaults), connect, call
 // internal/deploy and print. Only Main turns errors into exit codes.
 package shipcmd
 
