@@ -385,7 +385,7 @@ func (f *fleet) retry(ctx context.Context, r *hostRun) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	again := res.Hosts[0]
-	again.Target = r.name
+	again.Target, again.Retried = r.name, true
 	r.res = *again
 	r.staged, r.committed, r.drained = again.Staged, again.Switch, nil
 	return nil

@@ -3,6 +3,7 @@ package shipcmd
 import (
 	"bytes"
 	"context"
+	"io"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -53,16 +54,21 @@ func (fw *fleetWorld) writeTargets(hosts []string) {
 // ship runs ship with the fleet's config, key and known hosts.
 func (fw *fleetWorld) ship(args ...string) (int, string) {
 	fw.t.Helper()
-	var out bytes.Buffer
+	out := &testenv.SyncBuffer{}
+	return fw.shipTo(out, args...), out.String()
+}
+
+// shipTo is ship with its output going to out as it comes.
+func (fw *fleetWorld) shipTo(out io.Writer, args ...string) int {
+	fw.t.Helper()
 	full := append(append([]string{}, args...), "--config", fw.cfg, "--key", fw.f.KeyFile, "--known-hosts", fw.f.KnownHostsFile)
-	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string {
+	a := &app{stdout: out, stderr: out, getenv: func(k string) string {
 		if k == "HOME" {
 			return os.Getenv("HOME")
 		}
 		return ""
 	}}
-	code := a.run(context.Background(), full)
-	return code, out.String()
+	return a.run(context.Background(), full)
 }
 
 // startReceivers starts every host's receiver with extra flags.
@@ -524,14 +530,13 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 	// h3 builds slowly: the others wait staged at the barrier meanwhile.
 	os.WriteFile(filepath.Join(fw.f.Hosts[2].Dir, "shared", "SLOW"), nil, 0o644)
 	testenv.CommitVersion(t, fw.repo, "two")
-	go func() {
-		waitFor(t, 30*time.Second, func() bool {
-			st, _ := release.ReadState(release.LocalFS{}, h1.Layout)
-			return st != nil && st.Staged != nil && st.Staged.Healthy
-		})
+	buf := &testenv.SyncBuffer{}
+	go func() { // once ship has seen h1 staged (and waits for h3)
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), cut.Addr()+" │   [6/8] stage") })
 		cut.Blackhole()
 	}()
-	code, out := fw.ship("deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build")
+	code := fw.shipTo(buf, "deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build")
+	out := buf.String()
 	t.Logf("deploy:\n%s", out)
 	if code != 0 {
 		t.Fatalf("exit %d", code)

@@ -69,7 +69,7 @@ several hosts, one table: a row per release and a column per host.`,
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	return cmd
+	return a.addSettingFlags(cmd)
 }
 
 func releaseViews(sv *hostSurvey) []releaseView {

@@ -198,7 +198,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deploy", "local", "--bogus"}, "unknown flag"},
 		{[]string{"deploy", "local", "--config", "/dev/null"}, "nothing to deploy"},
 		{[]string{"rollback", "local", "x"}, "not a release number"},
-		{[]string{"deploy", "local", "--repo", "r", "--wait", "soon", "--config", "/dev/null"}, "not a duration"},
+		{[]string{"deploy", "local", "--repo", "r", "--wait", "soon", "--config", "/dev/null"}, "--wait soon: want a duration such as 30s, 2m or 0"},
 	} {
 		code, out := a(tc.args...)
 		if code != exitUsage || !strings.Contains(out, tc.want) {

@@ -50,11 +50,16 @@ func (w *world) shipCtx(ctx context.Context, args ...string) (int, string) {
 	for _, a := range args {
 		full = append(full, strings.ReplaceAll(a, "TARGET", w.sshd.Target()))
 	}
-	full = append(full, "--key", w.sshd.KeyFile)
-	if !strings.Contains(strings.Join(args, " "), "--known-hosts") {
-		full = append(full, "--known-hosts", w.sshd.KnownHostsFile)
-	}
-	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string { return w.env[k] }}
+	// The key and known hosts come from the environment, as in CI: a
+	// command that does not connect (trigger) takes no SSH flags. A test's
+	// own --known-hosts flag wins.
+	env := map[string]string{"SHIP_SSH_KEY_FILE": w.sshd.KeyFile, "SHIP_KNOWN_HOSTS_FILE": w.sshd.KnownHostsFile}
+	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string {
+		if v, ok := w.env[k]; ok {
+			return v
+		}
+		return env[k]
+	}}
 	code := a.run(ctx, full)
 	return code, out.String()
 }

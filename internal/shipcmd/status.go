@@ -57,7 +57,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	return cmd
+	return a.addSettingFlags(cmd)
 }
 
 func statusOf(sv *hostSurvey) statusView {

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
 // errHolderAlive is a lock whose holder still shows a heartbeat.
@@ -30,13 +30,13 @@ A lock whose info cannot be read is removed.`,
   ship unlock prod --force    # the holder looks alive, but you know it is gone`,
 		Args: needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				return a.unlockHost(h, release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}, force)
+			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s *settings.Values) error {
+				return a.unlockHost(h, release.Layout{Root: optPath.From(s)}, force)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove the lock even if its holder still shows a heartbeat")
-	return cmd
+	return a.addSettingFlags(cmd)
 }
 
 func (a *app) unlockHost(h host.Host, l release.Layout, force bool) error {
