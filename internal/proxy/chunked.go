@@ -191,8 +191,11 @@ func readTrailers[S trailerSink](br *bufio.Reader, s S) error {
 		if len(sec)+len(line) > maxTrailer {
 			return malformed("trailer section: larger than %d bytes", maxTrailer)
 		}
+		if len(line) < 2 || line[len(line)-2] != '\r' {
+			return malformed("trailer line %q: not ended by CRLF", line) // as Go
+		}
 		sec = append(sec, line...)
-		if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+		if len(line) == 2 {
 			break
 		}
 	}

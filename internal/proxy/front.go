@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -210,7 +211,8 @@ func (fc *frontConn) serve() {
 				fc.writeError(http.StatusRequestHeaderFieldsTooLarge, "request head too large", true)
 				fc.lingeringClose()
 			}
-			return // closed, timed out or broken: nothing to answer
+			fc.bw.Flush() // answers to the requests before
+			return        // closed, timed out or broken: nothing to answer
 		}
 		if !fc.state.CompareAndSwap(stateIdle, stateActive) {
 			return // Shutdown closed it just now
@@ -221,8 +223,9 @@ func (fc *frontConn) serve() {
 			fc.lingeringClose()
 			return
 		}
-		// Answers to pipelined requests go out together.
-		if fc.br.Buffered() == 0 {
+		// Answers to pipelined requests go out together, but never wait
+		// for a request that has not fully come.
+		if !headBuffered(fc.br) {
 			if err := fc.bw.Flush(); err != nil {
 				return
 			}
@@ -232,6 +235,15 @@ func (fc *frontConn) serve() {
 			return
 		}
 	}
+}
+
+// headBuffered reports whether a whole request head is in br's buffer.
+func headBuffered(br *bufio.Reader) bool {
+	if br.Buffered() == 0 {
+		return false
+	}
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 // serveRequest answers one request and reports whether the connection can

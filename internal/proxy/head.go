@@ -34,14 +34,9 @@ func readHead(br *bufio.Reader) ([]byte, error) {
 			line := buf[scanned : scanned+i]
 			scanned += i + 1
 			if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-				if scanned == len(line)+1 {
-					// A blank line before the start line: tolerated
-					// (RFC 9112 §2.2), skipped.
-					br.Discard(scanned)
-					buf, _ = br.Peek(br.Buffered())
-					scanned = 0
-					continue
-				}
+				// The blank line that ends the head; one before the
+				// start line makes a head with no start line, refused
+				// by the parser, as Go's server does.
 				return buf[:scanned], nil
 			}
 		}
