@@ -4,10 +4,18 @@
 //
 // A request goes through, in order: method (POST), content type (JSON or a
 // form with payload=…), the X-Hub-Signature-256 header (SHA-1's
-// X-Hub-Signature alone is refused), the body capped at MaxBody, the HMAC
-// (go-github's ValidateSignature, a constant-time compare), and only then
-// the event. Nothing in the body is trusted or even parsed before the
-// signature matched.
+// X-Hub-Signature alone is refused), the body, the HMAC (go-github's
+// ValidateSignature, a constant-time compare), and only then the event.
+// Nothing in the body is trusted or even parsed before the signature
+// matched.
+//
+// The body is read before anything proves who sent it, so reading it costs
+// what was sent, never what was announced: a Content-Length over MaxBody
+// (1 MiB by default, WEBHOOK_MAX_BODY) is refused unread, and the buffer
+// grows with the bytes that come, taking each from a budget all requests
+// share (BodyBudget, 8 MiB). A request that cannot get its share soon is
+// told to retry (503); a body that does not arrive within BodyTimeout
+// (10 s) is refused (408).
 //
 // A push to refs/heads/BRANCH that is not a deletion queues a deploy of
 // exactly its `after` commit, never "whatever the branch is now", so a

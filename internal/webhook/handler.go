@@ -1,17 +1,17 @@
 package webhook
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/shipdeploy/ship/internal/release"
 )
@@ -36,13 +36,15 @@ type Handler struct {
 	off    string // why the endpoint is off; "" when it is on
 	seen   *deliveries
 	noise  limiter
+	budget *semaphore.Weighted // bytes of bodies held (Config.BodyBudget)
 }
 
 // New returns the endpoint for cfg. Without a secret or a queue it is off
 // (answers 503), and says so once in the log.
 func New(cfg Config) *Handler {
 	cfg.setDefaults()
-	h := &Handler{cfg: cfg, secret: []byte(cfg.Secret), noise: limiter{perMinute: noiseLogsPerMinute}}
+	h := &Handler{cfg: cfg, secret: []byte(cfg.Secret), noise: limiter{perMinute: noiseLogsPerMinute},
+		budget: semaphore.NewWeighted(cfg.BodyBudget)}
 	switch {
 	case cfg.Secret == "":
 		h.off = "WEBHOOK_SECRET is not set"
@@ -69,19 +71,23 @@ func (h *Handler) Enabled() bool { return h.off == "" }
 
 // outcome is one answer and what the audit trail says about it.
 type outcome struct {
-	code    int
-	resp    Response
-	result  string // audit: accepted, ignored, refused, ok
-	event   string
-	by      string
-	signed  bool // the signature matched; unsigned noise is rate limited
-	audited bool // already in the audit trail
+	code       int
+	resp       Response
+	result     string // audit: accepted, ignored, refused, ok
+	event      string
+	by         string
+	signed     bool // the signature matched; unsigned noise is rate limited
+	audited    bool // already in the audit trail
+	retryAfter bool // busy: say when to try again
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o := h.handle(w, r)
 	if o.code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
+	}
+	if o.retryAfter {
+		w.Header().Set("Retry-After", "10")
 	}
 	h.record(r, o)
 	w.Header().Set("Content-Type", "application/json")
@@ -110,41 +116,23 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) outcome {
 	if err != nil {
 		return refuse(http.StatusUnauthorized, err.Error())
 	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
-		}
-		return refuse(http.StatusBadRequest, "cannot read the body")
+	if r.ContentLength > h.cfg.MaxBody {
+		return h.tooLarge() // announced: not one byte is read
 	}
-	if err := verify(sig, body, h.secret); err != nil {
+	body, err := h.readBody(w, r)
+	defer body.release()
+	if err != nil {
+		return h.bodyRefusal(err)
+	}
+	if err := verify(sig, body.data, h.secret); err != nil {
 		return refuse(http.StatusUnauthorized, err.Error())
 	}
 
 	// Signed by someone who knows the secret: from here on every outcome
 	// is recorded, and the payload may be read.
-	o := h.event(r, mt, body)
+	o := h.event(r, mt, body.data)
 	o.signed = true
 	return o
-}
-
-// bodyTimeout bounds reading one body: the receiver's server has no read
-// timeout (the app's responses may stream), and a sender that trickles a
-// body must not hold a connection forever.
-const bodyTimeout = 30 * time.Second
-
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	// Not every ResponseWriter supports deadlines (httptest's recorder):
-	// then the server's own timeouts are all there is.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
-	rd := http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
-	var b bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= h.cfg.MaxBody {
-		b.Grow(int(n) + bytes.MinRead)
-	}
-	_, err := b.ReadFrom(rd)
-	return b.Bytes(), err
 }
 
 func (h *Handler) event(r *http.Request, mt string, body []byte) outcome {
