@@ -18,8 +18,9 @@ import (
 // from a budget that all requests share, so that a thousand connections
 // announcing or trickling large bodies cost a bounded amount of memory.
 
-// firstBodyBuf is the buffer a body starts in (a push is a few KiB).
-const firstBodyBuf = 16 << 10
+// firstBodyBuf is the buffer a body starts in: small, so that a
+// connection that trickles its body holds little more than it sent.
+const firstBodyBuf = 1 << 10
 
 var (
 	errBodyTooLarge = errors.New("body too large")
