@@ -144,7 +144,7 @@ func runReceiver(name, bin, app string, a attack, conns int, hold time.Duration,
 }
 
 type result struct {
-	idle, peak, after int64
+	idle, peak, after  int64
 	answers, meanwhile string
 }
 
