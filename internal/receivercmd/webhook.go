@@ -38,9 +38,9 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	p.puller.Out = io.Discard // outcomes are logged; progress lines would break JSON logs
 
 	p.queue = webhook.NewQueue(func(ctx context.Context, req webhook.Request) (int, error) {
-		// A push that arrives after a newer one must not take the app back
-		// in time; a forced push means it.
-		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.Forced {
+		// A push must not take the app back in time, unless it is a forced
+		// push newer than every one before (never a late or replayed one).
+		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.MayGoBack {
 			return 0, fmt.Errorf("%w: %s is an ancestor of %s, which is live (push with --force to deploy it)",
 				webhook.ErrSuperseded, req.Commit, current)
 		}

@@ -54,6 +54,7 @@ type Config struct {
 
 	Logger *slog.Logger           // default: discard
 	Log    func(release.LogEntry) // the audit trail; default: none
+	Now    func() time.Time       // default: time.Now (tests move it)
 }
 
 // ConfigFromEnv reads WEBHOOK_SECRET, BRANCH, GITHUB_REPOSITORY, GIT_REPO
@@ -122,6 +123,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Log == nil {
 		c.Log = func(release.LogEntry) {}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 

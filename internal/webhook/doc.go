@@ -22,7 +22,13 @@
 // redelivered or late push deploys what it said. Each delivery deploys at
 // most once: GitHub's redelivery reuses the id, and since that header is not
 // signed, a replayed body under a new id is caught by the body's digest.
-// The recent ids survive restarts in Config.DeliveriesFile. The Queue runs
+// The ids and digests are kept for 7 days (GitHub redelivers for three),
+// by time, not count, and survive restarts in Config.DeliveriesFile. A push
+// signed as pushed longer ago than that is refused, since a replay of it
+// could no longer be recognised, and so is one pushed before a push
+// already accepted (a late delivery): the signed times order the pushes.
+// Only a forced push newer than all before it may take the release back
+// to an older commit (Request.MayGoBack). The Queue runs
 // deploys one at a time in its own goroutine and keeps only the newest
 // waiting push, so a burst of pushes during a build ends with one more
 // deploy, of the newest commit. Responses never wait for a build: GitHub

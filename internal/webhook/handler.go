@@ -55,7 +55,7 @@ func New(cfg Config) *Handler {
 		cfg.Logger.Warn("webhook deploys are off: " + h.off)
 		return h
 	}
-	h.seen = newDeliveries(cfg.DeliveriesFile)
+	h.seen = newDeliveries(cfg.DeliveriesFile, cfg.Now())
 	cfg.Queue.setAudit(cfg.Log)
 	repo := cfg.Repository
 	if repo == "" {
@@ -195,17 +195,9 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 		o.resp.Reason = fmt.Sprintf("push from repository %q: this server deploys %s", clip(ev.fullName(), 100), h.cfg.Repository)
 		return o
 	}
-	// The delivery header is not signed: a replayed body under a new id is
-	// caught by the body's digest (a real push always differs: after,
-	// before, timestamps).
-	if !h.seen.add(delivery, bodyKey(data)) {
-		o.code, o.result = http.StatusOK, "ignored"
-		o.resp.Status = "duplicate"
-		o.resp.Reason = "delivery " + delivery + " (or the same payload) was already handled: nothing to do"
-		return o
-	}
 	d := ev.decide(h.cfg.Branch)
 	if !d.deploy {
+		// Not remembered: it deploys nothing, replayed or not.
 		o.code, o.resp.Reason = d.status, d.reason
 		o.result, o.resp.Status = "ignored", "ignored"
 		if d.status >= 400 {
@@ -213,21 +205,65 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 		}
 		return o
 	}
-	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: time.Now(), Forced: ev.Forced}
+	now := h.cfg.Now()
+	defer func() {
+		if err := h.seen.save(now); err != nil {
+			h.cfg.Logger.Warn("webhook: cannot save recent delivery ids", "file", h.cfg.DeliveriesFile, "err", err)
+		}
+	}()
+	// The delivery header is not signed: a replayed body under a new id is
+	// caught by the body's digest (a real push always differs: after,
+	// before, timestamps).
+	if !h.seen.add(now, delivery, bodyKey(data)) {
+		o.code, o.result = http.StatusOK, "ignored"
+		o.resp.Status = "duplicate"
+		o.resp.Reason = "delivery " + delivery + " (or the same payload) was already handled: nothing to do"
+		return o
+	}
+	pushed := ev.pushedAt()
+	if reason := h.late(pushed, now); reason != "" {
+		o.code, o.result, o.resp.Status, o.resp.Reason = http.StatusAccepted, "ignored", "ignored", reason
+		return o
+	}
+	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: now, Forced: ev.Forced}
+	newest := !pushed.IsZero() && h.seen.accept(pushed)
+	req.MayGoBack = ev.Forced && newest
+	return h.queue(o, req)
+}
+
+// late says why a push signed as pushed at pushed does not deploy, or "":
+// one older than the deliveries remembered could be a replay that is no
+// longer recognised, and one older than a push already accepted would
+// take the branch back to where it no longer is. (A push whose payload
+// gives no time is not judged here; it never takes the release back.)
+func (h *Handler) late(pushed, now time.Time) string {
+	if pushed.IsZero() {
+		return ""
+	}
+	if now.Sub(pushed) > deliveryMemory {
+		return fmt.Sprintf("pushed at %s, more than %s ago: a replay cannot be told from a redelivery; push again to deploy",
+			pushed.UTC().Format(time.RFC3339), deliveryMemory)
+	}
+	if newest := h.seen.newestPush(); pushed.Before(newest) {
+		return fmt.Sprintf("pushed at %s, before the push already accepted (pushed at %s): a late delivery does not deploy",
+			pushed.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// queue submits an accepted push.
+func (h *Handler) queue(o outcome, req Request) outcome {
 	// Recorded before Submit: the deploy may start, and even end, before
 	// this handler returns, and the trail should read in order.
-	h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: delivery, Result: "accepted",
+	h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: req.Delivery, Result: "accepted",
 		Commit: req.Commit, Ref: req.Ref, By: req.By(), Detail: "queued"})
 	o.audited = true
 	if old := h.cfg.Queue.Submit(req); old != nil {
 		o.resp.Replaced = old.Commit
 		h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: old.Delivery, Result: "ignored",
 			Commit: old.Commit, Ref: old.Ref, By: old.By(),
-			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", delivery, short(ev.After))})
-		h.cfg.Logger.Info("webhook push superseded", "delivery", old.Delivery, "commit", old.Commit, "by_delivery", delivery)
-	}
-	if err := h.seen.save(); err != nil {
-		h.cfg.Logger.Warn("webhook: cannot save recent delivery ids", "file", h.cfg.DeliveriesFile, "err", err)
+			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", req.Delivery, short(req.Commit))})
+		h.cfg.Logger.Info("webhook push superseded", "delivery", old.Delivery, "commit", old.Commit, "by_delivery", req.Delivery)
 	}
 	o.code, o.result = http.StatusAccepted, "accepted"
 	o.resp.Status = "queued"
