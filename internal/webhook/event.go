@@ -61,12 +61,21 @@ func (p *PushTime) UnmarshalJSON(b []byte) error {
 
 func (p PushTime) MarshalJSON() ([]byte, error) { return json.Marshal(p.Unix()) }
 
-// pushedAt is when the push happened, by its signed payload: pushed_at,
-// else the head commit's time (`ship trigger` sets it to the moment it
-// sends); zero when neither says.
+// pushedAt is when GitHub says the push happened (pushed_at, signed with
+// the payload, by GitHub's clock, so it orders pushes); zero if it does not.
 func (e *PushEvent) pushedAt() time.Time {
-	if e.Repository != nil && e.Repository.PushedAt != nil && !e.Repository.PushedAt.IsZero() {
+	if e.Repository != nil && e.Repository.PushedAt != nil {
 		return e.Repository.PushedAt.Time
+	}
+	return time.Time{}
+}
+
+// sentAt is when the push was made, as near as the payload tells: pushed_at,
+// else the head commit's time (`ship trigger` sets it to the moment it
+// sends, by its own clock); zero when neither says.
+func (e *PushEvent) sentAt() time.Time {
+	if t := e.pushedAt(); !t.IsZero() {
+		return t
 	}
 	if e.HeadCommit != nil {
 		if t, err := time.Parse(time.RFC3339, e.HeadCommit.Timestamp); err == nil {

@@ -220,31 +220,30 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 		o.resp.Reason = "delivery " + delivery + " (or the same payload) was already handled: nothing to do"
 		return o
 	}
-	pushed := ev.pushedAt()
-	if reason := h.late(pushed, now); reason != "" {
+	if reason := h.late(&ev, now); reason != "" {
 		o.code, o.result, o.resp.Status, o.resp.Reason = http.StatusAccepted, "ignored", "ignored", reason
 		return o
 	}
 	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: now, Forced: ev.Forced}
+	pushed := ev.pushedAt()
 	newest := !pushed.IsZero() && h.seen.accept(pushed)
 	req.MayGoBack = ev.Forced && newest
 	return h.queue(o, req)
 }
 
-// late says why a push signed as pushed at pushed does not deploy, or "":
-// one older than the deliveries remembered could be a replay that is no
-// longer recognised, and one older than a push already accepted would
-// take the branch back to where it no longer is. (A push whose payload
-// gives no time is not judged here; it never takes the release back.)
-func (h *Handler) late(pushed, now time.Time) string {
-	if pushed.IsZero() {
-		return ""
-	}
-	if now.Sub(pushed) > deliveryMemory {
+// late says why a push does not deploy by its signed times, or "": one
+// made longer ago than deliveries are remembered could be a replay that is
+// no longer recognised, and one GitHub pushed before a push already
+// accepted would take the branch back to where it no longer is. (Only
+// GitHub's pushed_at orders pushes: a sender's own clock may be off. A
+// push without it is not ordered, and never takes the release back.)
+func (h *Handler) late(ev *PushEvent, now time.Time) string {
+	if sent := ev.sentAt(); !sent.IsZero() && now.Sub(sent) > deliveryMemory {
 		return fmt.Sprintf("pushed at %s, more than %s ago: a replay cannot be told from a redelivery; push again to deploy",
-			pushed.UTC().Format(time.RFC3339), deliveryMemory)
+			sent.UTC().Format(time.RFC3339), deliveryMemory)
 	}
-	if newest := h.seen.newestPush(); pushed.Before(newest) {
+	pushed, newest := ev.pushedAt(), h.seen.newestPush()
+	if !pushed.IsZero() && pushed.Before(newest) {
 		return fmt.Sprintf("pushed at %s, before the push already accepted (pushed at %s): a late delivery does not deploy",
 			pushed.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339))
 	}

@@ -142,3 +142,36 @@ func TestDeliveriesKeptByTime(t *testing.T) {
 		t.Error("a recent id was not reloaded from the file")
 	}
 }
+
+// A push without GitHub's pushed_at (`ship trigger` sends the time by its
+// own clock in head_commit) is not ordered against GitHub's pushes, whose
+// clock may differ; it is still refused once too old, and it never takes
+// the release back.
+func TestPushWithoutPushedAt(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	r := newRig(t, func(c *Config) { c.Now = clk.now })
+	trigger := func(i int, at time.Time) []byte {
+		return fixture(t, "push.json", map[string]any{
+			"after": commitID(i), "forced": true,
+			"head_commit": map[string]any{"id": commitID(i), "timestamp": at.Format(time.RFC3339)},
+			"repository":  map[string]any{"full_name": "acme/shop"},
+		})
+	}
+	if _, resp := r.send(delivery{event: "push", body: push(t, "refs/heads/main", 1, clk.now(), false)}); resp.Status != "queued" {
+		t.Fatalf("a push: %q", resp.Status)
+	}
+	// Sent by a clock two minutes behind GitHub's.
+	if _, resp := r.send(delivery{event: "push", body: trigger(2, clk.now().Add(-2*time.Minute))}); resp.Status != "queued" {
+		t.Fatalf("a trigger from a slow clock: %q (%s)", resp.Status, resp.Reason)
+	}
+	r.settle()
+	r.mu.Lock()
+	last := r.deploys[len(r.deploys)-1]
+	r.mu.Unlock()
+	if last.MayGoBack {
+		t.Error("a push without pushed_at may take the release back")
+	}
+	if _, resp := r.send(delivery{event: "push", body: trigger(3, clk.now().Add(-8*24*time.Hour))}); resp.Status != "ignored" {
+		t.Errorf("a trigger made 8 days ago: %q, want ignored", resp.Status)
+	}
+}
