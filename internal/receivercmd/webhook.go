@@ -25,9 +25,9 @@ type pullSide struct {
 }
 
 // newPullSide reads WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH,
-// GITHUB_REPOSITORY and WEBHOOK_MAX_BODY. Deploys go through the same pipeline and lock as
-// `ship deploy`, on this machine; the receiver's own reload loop then
-// switches to the new release.
+// GITHUB_REPOSITORY and WEBHOOK_MAX_BODY. Deploys go through the same
+// pipeline and lock as `ship deploy`, on this machine; the receiver's own
+// reload loop then switches to the new release.
 func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) (*pullSide, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
