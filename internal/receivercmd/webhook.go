@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 
 	shipdeploy "github.com/shipdeploy/ship/internal/deploy"
@@ -25,11 +24,11 @@ type pullSide struct {
 	puller *pull.Deployer
 }
 
-// newPullSide reads WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH and
-// GITHUB_REPOSITORY. Deploys go through the same pipeline and lock as
-// `ship deploy`, on this machine; the receiver's own reload loop then
-// switches to the new release.
-func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) *pullSide {
+// newPullSide reads WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH,
+// GITHUB_REPOSITORY and WEBHOOK_MAX_BODY. Deploys go through the same
+// pipeline and lock as `ship deploy`, on this machine; the receiver's own
+// reload loop then switches to the new release.
+func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) (*pullSide, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -39,9 +38,9 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	p.puller.Out = io.Discard // outcomes are logged; progress lines would break JSON logs
 
 	p.queue = webhook.NewQueue(func(ctx context.Context, req webhook.Request) (int, error) {
-		// A push that arrives after a newer one must not take the app back
-		// in time; a forced push means it.
-		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.Forced {
+		// A push must not take the app back in time, unless it is a forced
+		// push newer than every one before (never a late or replayed one).
+		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.MayGoBack {
 			return 0, fmt.Errorf("%w: %s is an ancestor of %s, which is live (push with --force to deploy it)",
 				webhook.ErrSuperseded, req.Commit, current)
 		}
@@ -51,7 +50,10 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 		}
 		return res.Release, nil
 	}, log)
-	cfg := webhook.ConfigFromEnv(getenv)
+	cfg, err := webhook.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Queue, cfg.Logger = p.queue, log
 	cfg.DeliveriesFile = filepath.Join(l.ShipDir(), "webhook-deliveries")
 	cfg.Log = func(e release.LogEntry) {
@@ -62,23 +64,7 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	if h := webhook.New(cfg); h.Enabled() {
 		p.hook = h
 	}
-	return p
-}
-
-// route sends the webhook path to the hook and everything else to next.
-// A plain comparison, not a ServeMux: a mux would redirect unclean paths
-// that the app behind the proxy should see as they are.
-func (p *pullSide) route(path string, next http.Handler) http.Handler {
-	if p.hook == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == path {
-			p.hook.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return p, nil
 }
 
 // firstStart deploys the branch when nothing was ever deployed and GIT_REPO
