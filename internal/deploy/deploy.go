@@ -159,7 +159,7 @@ func describeSource(o Options) string {
 	if o.Upload != "" {
 		return fmt.Sprintf("upload of %s @ %s", o.Upload, short(o.Commit))
 	}
-	return fmt.Sprintf("%s @ %s", o.Repo, o.Ref)
+	return fmt.Sprintf("%s @ %s", RedactURL(o.Repo), o.Ref)
 }
 
 func newID() string {

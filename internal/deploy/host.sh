@@ -44,6 +44,7 @@ commit=$want_commit
 requested=""
 fetching=""
 uploaded=""
+cred=""
 
 say() { printf '%s%s\n' "$tag" "$*"; }
 
@@ -385,7 +386,29 @@ sweep_leftovers() {
 
 # ---- the release: source, shared, install, build ----
 
-git_() { git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"; }
+# git_ is git on the mirror. A repository password or token never goes in
+# an argument (every user can read those): ship sends it as a word, it is
+# kept in $cred, and git asks for it through GIT_ASKPASS, which reads it
+# from git's own environment (readable by this user only).
+git_() {
+	if [ -n "$cred" ]; then
+		GIT_ASKPASS="$run/askpass" SHIP_GIT_PASSWORD="$cred" GIT_TERMINAL_PROMPT=0 \
+			git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"
+		return
+	fi
+	git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"
+}
+
+# take_cred waits for the repository's password (ship sends it first) and
+# writes the askpass helper that hands it to git.
+take_cred() {
+	[ "$repo_cred" = 1 ] || return 0
+	await cred
+	cred=${w#cred }
+	# shellcheck disable=SC2016 # the helper expands it, not us
+	{ printf '#!/bin/sh\nprintf "%%s\\n" "$SHIP_GIT_PASSWORD"\n' >"$run/askpass" && chmod 700 "$run/askpass"; } ||
+		fail "cannot write the git password helper"
+}
 
 # start_fetch fetches into the mirror, under the lock, while the survey and
 # ship's go go on; the source stage waits for it.
@@ -661,6 +684,7 @@ watchdog_pid=$!
 trap unwind TERM INT HUP PIPE
 
 take_lock
+take_cred
 start_fetch
 survey
 phase=plan

@@ -114,15 +114,25 @@ func (r *hostRun) start(ctx context.Context, h host.Host, upload io.ReaderAt, si
 		r.ms <- event{Kind: evExit}
 		close(r.ended)
 	}()
-	if upload != nil {
-		go r.sendUpload(upload, size)
-	}
+	// What goes first on the input is sent before any ping: the lock on
+	// the words is taken here, and let go once it is written.
+	r.wmu.Lock()
+	go r.sendFirst(upload, size)
 	go r.keepCompany()
 }
 
-func (r *hostRun) sendUpload(upload io.ReaderAt, size int64) {
-	r.wmu.Lock()
+// sendFirst writes the repository's password (see splitSecret) and the
+// upload, then lets other words through. Called with r.wmu held.
+func (r *hostRun) sendFirst(upload io.ReaderAt, size int64) {
 	defer r.wmu.Unlock()
+	if _, secret := splitSecret(r.p.repo); secret != "" {
+		if _, err := io.WriteString(r.words, "cred "+secret+"\n"); err != nil {
+			return
+		}
+	}
+	if upload == nil {
+		return
+	}
 	if _, err := fmt.Fprintf(r.words, "upload %d\n", size); err != nil {
 		return
 	}

@@ -86,6 +86,7 @@ func newPlan(o Options, mode string) *plan {
 	if p.upload {
 		p.source = "upload"
 	}
+	p.source = RedactURL(p.source) // release.json is readable by all: no token in it
 	return p
 }
 

@@ -64,8 +64,10 @@ func script(p *plan) string {
 	set("id", p.id)
 	set("root", p.root)
 	set("mode", p.mode)
-	set("repo", p.repo)
+	repo, _ := splitSecret(p.repo)
+	set("repo", repo)
 	set("repo_shown", RedactURL(p.repo))
+	set("repo_cred", boolWord(p.repo != repo))
 	set("ref", p.ref)
 	set("want_commit", p.commit)
 	set("want_is_id", boolWord(looksLikeCommit(p.commit)))
@@ -163,4 +165,19 @@ func RedactURL(repo string) string {
 		return u.String()
 	}
 	return repo
+}
+
+// splitSecret takes the password or token out of a repository URL: the
+// URL the host may show (user kept), and the secret to send apart.
+func splitSecret(repo string) (public, secret string) {
+	u, err := url.Parse(repo)
+	if err != nil || u.User == nil {
+		return repo, ""
+	}
+	pass, has := u.User.Password()
+	if !has {
+		return repo, ""
+	}
+	u.User = url.User(u.User.Username())
+	return u.String(), pass
 }
