@@ -68,6 +68,7 @@ func runReceiver(ctx context.Context, opts *options) error {
 	}
 
 	pulls, err := newPullSide(opts, l, r.fsys, log)
+	forgetPrivateEnv() // read: no child process gets them
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	shipdeploy "github.com/shipdeploy/ship/internal/deploy"
@@ -28,6 +29,19 @@ type pullSide struct {
 // GITHUB_REPOSITORY and WEBHOOK_MAX_BODY. Deploys go through the same
 // pipeline and lock as `ship deploy`, on this machine; the receiver's own
 // reload loop then switches to the new release.
+// privateEnv are the receiver's own variables, read once at start: the app,
+// and the installs and builds of webhook deploys, must not inherit them (a
+// secret, a deploy key, a repository URL with a token).
+var privateEnv = []string{"WEBHOOK_SECRET", "GIT_SSH_KEY", "GIT_REPO", "GIT_KNOWN_HOSTS", "WEBHOOK_MAX_BODY", "GITHUB_REPOSITORY", "BRANCH"}
+
+// forgetPrivateEnv takes privateEnv out of the process's environment, which
+// every child process starts from.
+func forgetPrivateEnv() {
+	for _, k := range privateEnv {
+		_ = os.Unsetenv(k)
+	}
+}
+
 func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) (*pullSide, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
