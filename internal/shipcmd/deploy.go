@@ -89,7 +89,7 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		}
 	}
 	if err != nil {
-		a.explainFailure(a.stderr, "deploy", args, res, err)
+		a.explainFailure(printable{a.stderr}, "deploy", args, res, err)
 		return reportedError{err}
 	}
 	return nil

@@ -59,13 +59,13 @@ several hosts, one table: a row per release and a column per host.`,
 				return a.writeJSON(views)
 			}
 			if len(views) == 0 {
-				fmt.Fprintf(a.stdout, "no releases in %s yet: ship deploy %s\n", svs[0].layout.Releases(), args[0])
+				fmt.Fprintf(printable{a.stdout}, "no releases in %s yet: ship deploy %s\n", svs[0].layout.Releases(), args[0])
 				return nil
 			}
 			if len(svs) == 1 {
-				return printReleases(a.stdout, views)
+				return printReleases(printable{a.stdout}, views)
 			}
-			return printFleetReleases(a.stdout, svs, views)
+			return printFleetReleases(printable{a.stdout}, svs, views)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")

@@ -79,7 +79,7 @@ func (a *app) runRollback(cmd *cobra.Command, args []string, s *settings.Values,
 		}
 	}
 	if err != nil {
-		a.explainFailure(a.stderr, "rollback", args[:1], res, err)
+		a.explainFailure(printable{a.stderr}, "rollback", args[:1], res, err)
 		return reportedError{err}
 	}
 	return nil

@@ -241,3 +241,30 @@ func TestSharedEntriesAreLinked(t *testing.T) {
 		t.Errorf("missing shared file: %d, current %s\n%s", code, w.current(), out)
 	}
 }
+
+// Text from the server (release.json, the lock) reaches the terminal with
+// its control characters escaped: a ref or a name cannot drive it.
+func TestServerTextCannotDriveTheTerminal(t *testing.T) {
+	w := newWorld(t)
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	l := release.Layout{Root: w.root}
+	evil := "main\x1b[2J\x1b]0;owned\x07\r"
+	info := release.Info{Number: 1, Commit: "abc1234def", Ref: evil, By: "mallory\x1b[31m", BuiltAt: time.Now()}
+	if err := release.WriteJSON(release.LocalFS{}, l.InfoFile(1), info); err != nil {
+		t.Fatal(err)
+	}
+	if err := release.Lock(release.LocalFS{}, l, release.LockInfo{ID: "x", Who: "eve\x1b[1A", Command: "ship deploy\x1b]52;c;aGk=\x07", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"releases", "TARGET", "--path", w.root}, {"status", "TARGET", "--path", w.root}, {"unlock", "TARGET", "--path", w.root}} {
+		_, out := w.ship(args...)
+		if strings.ContainsAny(out, "\x1b\x07\r") {
+			t.Errorf("ship %s printed control characters: %q", args[0], out)
+		}
+		if args[0] == "releases" && !strings.Contains(out, `main\x1b[2J`) {
+			t.Errorf("ship releases hides what the ref is: %q", out)
+		}
+	}
+}

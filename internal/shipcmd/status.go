@@ -48,9 +48,9 @@ func (a *app) newStatusCmd() *cobra.Command {
 			} else {
 				for i, v := range views {
 					if i > 0 {
-						fmt.Fprintln(a.stdout)
+						fmt.Fprintln(printable{a.stdout})
 					}
-					printStatus(a.stdout, v)
+					printStatus(printable{a.stdout}, v)
 				}
 			}
 			return firstErr(svs)

@@ -45,20 +45,20 @@ func (a *app) unlockHost(h host.Host, l release.Layout, force bool) error {
 		return err
 	}
 	if holder == nil {
-		fmt.Fprintf(a.stdout, "%s: the lock is free; nothing to do\n", h)
+		fmt.Fprintf(printable{a.stdout}, "%s: the lock is free; nothing to do\n", h)
 		return nil
 	}
 	beat := lockBeat(h, l, holder)
 	if beat.alive && !force {
-		fmt.Fprintf(a.stderr, "✗ %s: the lock is held by %s; its heartbeat is %s old, so that deploy is alive.\n",
+		fmt.Fprintf(printable{a.stderr}, "✗ %s: the lock is held by %s; its heartbeat is %s old, so that deploy is alive.\n",
 			h, describeLock(holder), beat.age.Round(time.Second))
-		fmt.Fprintf(a.stderr, "  Wait for it (ship status shows it), or pass --force if you know it is gone.\n")
+		fmt.Fprintf(printable{a.stderr}, "  Wait for it (ship status shows it), or pass --force if you know it is gone.\n")
 		return reportedError{errHolderAlive}
 	}
 	if err := release.Unlock(h, l, ""); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "✓ %s unlocked. It was held by %s%s\n", h, describeLock(holder), beat.note())
+	fmt.Fprintf(printable{a.stdout}, "✓ %s unlocked. It was held by %s%s\n", h, describeLock(holder), beat.note())
 	_ = release.AppendLog(h, l, release.LogEntry{Time: time.Now().UTC(), Kind: "unlock", Result: "ok", By: a.who(), Detail: "removed lock " + holder.ID})
 	return nil
 }
