@@ -392,3 +392,51 @@ func TestInterruptedDeploy(t *testing.T) {
 		t.Errorf("the audit line says %s, want interrupted", last)
 	}
 }
+
+// A repository whose tree tries to reach outside the release: a committed
+// symlink as the parent of a shared entry, a committed .ship that points at
+// the app root, and a committed .ship/release.json. The release's .ship/
+// belongs to ship; nothing outside the release is touched; a failed build
+// is never a finished release.
+func TestHostileRepositoryContents(t *testing.T) {
+	w := newWorld(t)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "app.json"), []byte("outside, untouched"), 0o644)
+	os.Symlink(outside, filepath.Join(w.repo, "config"))
+	os.Symlink("../..", filepath.Join(w.repo, ".shipx"))
+	testenv.GitRun(t, w.repo, "add", "-A")
+	testenv.GitRun(t, w.repo, "commit", "-qm", "hostile links")
+	shared := filepath.Join(w.root, "shared", "config")
+	os.MkdirAll(shared, 0o755)
+	os.WriteFile(filepath.Join(shared, "app.json"), []byte("{}"), 0o644)
+	if code, out := w.deploy("--shared", "config/app.json"); code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	if data, _ := os.ReadFile(filepath.Join(outside, "app.json")); string(data) != "outside, untouched" {
+		t.Errorf("the shared stage wrote through the committed link: %q", data)
+	}
+	if fi, err := os.Lstat(filepath.Join(w.root, "releases", "1", "config")); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("config in the release is still the committed link (%v)", err)
+	}
+	// .ship as a link to the app root, and a release.json of its own.
+	os.Rename(filepath.Join(w.repo, ".shipx"), filepath.Join(w.repo, ".ship"))
+	testenv.GitRun(t, w.repo, "add", "-A")
+	testenv.GitRun(t, w.repo, "commit", "-qm", ".ship -> ../..")
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("deploy with a committed .ship link: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "release.json")); err == nil {
+		t.Error("release.json was written through the committed .ship link, into the app root")
+	}
+	os.Remove(filepath.Join(w.repo, ".ship"))
+	os.MkdirAll(filepath.Join(w.repo, ".ship"), 0o755)
+	os.WriteFile(filepath.Join(w.repo, ".ship", "release.json"), []byte(`{"number":3}`), 0o644)
+	testenv.GitRun(t, w.repo, "add", "-A")
+	testenv.GitRun(t, w.repo, "commit", "-qm", "a release.json of its own")
+	if code, out := w.deploy("--build", "exit 1"); code == 0 {
+		t.Fatalf("a failing build deployed:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "releases", "3", ".ship", "release.json")); err == nil {
+		t.Error("the failed release 3 counts as finished: the committed release.json survived")
+	}
+}
