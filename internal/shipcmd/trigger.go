@@ -213,24 +213,31 @@ func runTrigger(ctx context.Context, o triggerOptions) error {
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxTriggerAnswer))
-	answer = bytes.TrimSpace(answer)
+	return o.decided(resp, bytes.TrimSpace(answer))
+}
+
+// decided says what the receiver did with the push, from its answer. An
+// answer without the webhook's mark is not the receiver's (the app's page
+// answered on that path): nothing was deployed.
+func (o triggerOptions) decided(resp *http.Response, answer []byte) error {
 	fmt.Fprintf(o.out, "← %s\n", resp.Status)
-	if len(answer) > 0 {
-		fmt.Fprintf(o.out, "%s\n", answer)
-	}
-	if resp.StatusCode/100 != 2 {
-		var r webhook.Response
-		reason := ""
-		if json.Unmarshal(answer, &r) == nil && r.Reason != "" {
-			reason = ": " + r.Reason
-		}
-		return fmt.Errorf("the receiver did not accept the request (%s%s)", resp.Status, reason)
-	}
 	var r webhook.Response
-	if json.Unmarshal(answer, &r) == nil && r.Status != "queued" && r.Status != "" {
-		return fmt.Errorf("the receiver did not queue a deploy (%s: %s)", r.Status, r.Reason)
+	if resp.Header.Get(webhook.HeaderAnswer) == "" || json.Unmarshal(answer, &r) != nil || r.Status == "" {
+		return fmt.Errorf("%s answered %s, but not as ship's webhook: nothing was deployed. Is WEBHOOK_SECRET set on the receiver, and is the path right (--webhook-path, default %s)?",
+			resp.Request.URL.Host, resp.Status, "/deploy")
 	}
-	return nil
+	switch {
+	case resp.StatusCode/100 != 2:
+		return fmt.Errorf("the receiver refused the push (%s): %s", resp.Status, orText(r.Reason, r.Status))
+	case r.Status == "queued":
+		note := ""
+		if r.Replaced != "" {
+			note = fmt.Sprintf(" (replacing %s, which was waiting)", shortCommit(r.Replaced))
+		}
+		fmt.Fprintf(o.out, "✓ the receiver queued a deploy of %s on %s%s\n", shortCommit(r.Commit), r.Ref, note)
+		return nil
+	}
+	return fmt.Errorf("the receiver did not deploy it (%s): %s", r.Status, orText(r.Reason, "no reason given"))
 }
 
 // pushPayload is a push event in GitHub's shape, with what the receiver

@@ -92,6 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.record(r, o)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set(HeaderAnswer, "1")
 	w.WriteHeader(o.code)
 	_ = json.NewEncoder(w).Encode(o.resp)
 }
