@@ -74,6 +74,9 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 	defer func() { ci.finish(ctx, res, err) }()
 	targets, opts, err := a.fleetPlan(cmd, f, args, progress)
 	if err != nil {
+		if f.jsonOut { // one document, whatever happened
+			_ = a.writeJSON(resultDocument(nil, err))
+		}
 		return err
 	}
 	opts.Command = commandLine(cmd, args)

@@ -1,6 +1,7 @@
 package shipcmd
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,10 @@ func (a *app) newLogsCmd() *cobra.Command {
 				err := h.Run(cmd.Context(), host.Command{Script: script, Stdout: a.stdout, Stderr: a.stderr})
 				if follow && cmd.Context().Err() != nil {
 					return nil // Ctrl-C ends -f
+				}
+				var ee *host.ExitError
+				if errors.As(err, &ee) {
+					return reportedError{err} // the server's own words were printed: no second line
 				}
 				return err
 			})

@@ -268,3 +268,24 @@ func TestServerTextCannotDriveTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// Scripts get one JSON document from deploy --json whatever happens, and
+// `ship logs` with no log says so once.
+func TestJSONAndLogsOnFailure(t *testing.T) {
+	w := newWorld(t)
+	w.env["SHIP_WAIT"] = "soon"
+	code, out := w.ship("deploy", "TARGET", "--path", w.root, "--json")
+	delete(w.env, "SHIP_WAIT")
+	var doc resultDoc
+	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
+	if i < 0 || j < i {
+		t.Fatalf("deploy --json with a bad SHIP_WAIT printed no document: exit %d\n%s", code, out)
+	}
+	if err := json.Unmarshal([]byte(out[i:j+1]), &doc); err != nil || code != exitUsage || doc.OK || doc.Error == nil || doc.Error.Kind != "usage" || doc.Hosts == nil {
+		t.Errorf("deploy --json with a bad SHIP_WAIT: exit %d, %v, %+v\n%s", code, err, doc, out)
+	}
+	code, out = w.ship("logs", "TARGET", "--path", w.root)
+	if code != exitFailed || !strings.Contains(out, "no app log at") || strings.Contains(out, "exit status") {
+		t.Errorf("logs without a log: exit %d\n%s", code, out)
+	}
+}
