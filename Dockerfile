@@ -5,7 +5,10 @@
 # image too, for deploys run inside the container.
 #
 #   docker build -t ship-receiver .
+#   podman build --format docker -t ship-receiver .   # OCI format drops HEALTHCHECK
 #   docker run -d -p 3000:3000 -v app:/app --env-file .env ship-receiver
+#
+# internal/containertest builds and runs it with podman.
 
 ARG GO_VERSION=1.26.8
 ARG BUN_IMAGE=oven/bun:1

@@ -2,7 +2,8 @@
 # Proxy benchmark: bun hello direct, behind nginx (1 worker, upstream
 # keepalive 64), and behind ship's proxy (internal/proxy in proxyd: the
 # native front Proxy.Serve, which the receiver uses, and for comparison the
-# http.Server front), all on loopback. Each target gets
+# http.Server front), and behind the real receiver (also with the webhook
+# on its port), all on loopback. Each target gets
 # `wrk -t2 -c8 -d10s --latency` (throughput, p50, p99, CPU per request of
 # the process behind it, peak RSS) and a short one-connection run (latency
 # with nothing queued). Prints one table and the ratios against the goals.
@@ -65,7 +66,7 @@ echo "building proxyd..." >&2
 
 app_port=$(free_port)
 PORT=$app_port "$BUN" "$here/hello.js" >"$tmp/bun.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 wait_up "http://127.0.0.1:$app_port/"
 
 nginx_port=$(free_port)
@@ -95,7 +96,7 @@ http {
 }
 EOF
 "$NGINX" -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+pids+=("$!")
 nginx_pid=$!
 wait_up "http://127.0.0.1:$nginx_port/"
 
@@ -153,7 +154,7 @@ ship_run() {
 	port=$(free_port)
 	env "$@" "$tmp/proxyd" -front "$front" -listen "127.0.0.1:$port" -backend "127.0.0.1:$app_port" 2>"$tmp/proxyd-$name.log" &
 	local pid=$!
-	pids+=($pid)
+	pids+=("$pid")
 	wait_up "http://127.0.0.1:$port/"
 	measure "$name" "http://127.0.0.1:$port/" "$pid"
 	RSS[$name]=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
@@ -161,21 +162,23 @@ ship_run() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# receiver_run: the real receiver in front of its own bun (the same
-# hello.js, started by the receiver in release 1 of a temp APP_ROOT).
+# receiver_run NAME [VAR=VALUE...]: the real receiver (with that
+# environment) in front of its own bun (the same hello.js, started by the
+# receiver in release 1 of a temp APP_ROOT).
 receiver_run() {
-	local port rel="$tmp/app/releases/1"
+	local name=$1 port rel="$tmp/app/releases/1"
+	shift
 	port=$(free_port)
 	mkdir -p "$rel/.ship"
 	cp "$here/hello.js" "$rel/"
 	echo '{"number":1}' >"$rel/.ship/release.json"
 	ln -sfn releases/1 "$tmp/app/current"
-	"$tmp/receiver" --root "$tmp/app" --listen "127.0.0.1:$port" --start "exec $BUN hello.js" >"$tmp/receiver.log" 2>&1 &
+	env "$@" "$tmp/receiver" --root "$tmp/app" --listen "127.0.0.1:$port" --start "exec $BUN hello.js" >"$tmp/$name.log" 2>&1 &
 	local pid=$!
-	pids+=($pid)
+	pids+=("$pid")
 	wait_up "http://127.0.0.1:$port/"
-	measure receiver "http://127.0.0.1:$port/" "$pid"
-	RSS[receiver]=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+	measure "$name" "http://127.0.0.1:$port/" "$pid"
+	RSS[$name]=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
 	kill -TERM "$pid"
 	wait "$pid" 2>/dev/null || true
 }
@@ -187,7 +190,10 @@ measure bun "http://127.0.0.1:$app_port/" "$bun_pid"
 measure nginx "http://127.0.0.1:$nginx_port/" "$(pgrep -P "$nginx_pid" | head -1)"
 ship_run ship native
 ship_run ship-nethttp nethttp
-receiver_run
+receiver_run receiver
+# With WEBHOOK_SECRET the webhook shares the public port (routed inside the
+# same front).
+receiver_run receiver-hook WEBHOOK_SECRET=bench-secret
 
 echo
 echo "proxy benchmark: bun hello on loopback, $(nproc) cores, wrk -t2 -c8 -d$DURATION --latency"
@@ -205,14 +211,16 @@ row nginx "nginx (1 worker, keepalive 64)"
 row ship "ship proxy (Proxy.Serve)"
 row ship-nethttp "ship proxy (http.Server)"
 row receiver "receiver (the real program)"
+row receiver-hook "receiver, WEBHOOK_SECRET set"
 echo
 awk -v s="${RPS[ship]}" -v n="${RPS[nginx]}" -v h="${RPS[ship-nethttp]}" \
 	-v sp="${P50[ship]}" -v bp="${P50[bun]}" -v np="${P50[nginx]}" -v hp="${P50[ship-nethttp]}" \
 	-v sp1="${P50C1[ship]}" -v bp1="${P50C1[bun]}" -v np1="${P50C1[nginx]}" -v hp1="${P50C1[ship-nethttp]}" \
-	-v rss="${RSS[ship]}" -v r="${RPS[receiver]}" -v rp="${P50[receiver]}" -v rrss="${RSS[receiver]}" 'BEGIN {
+	-v rss="${RSS[ship]}" -v r="${RPS[receiver]}" -v rp="${P50[receiver]}" -v rrss="${RSS[receiver]}" \
+	-v rh="${RPS[receiver-hook]}" 'BEGIN {
 	printf "ship/nginx throughput:        %.2f  (goal >= 0.60)  [http.Server front: %.2f]\n", s / n, h / n
 	printf "ship added p50 vs direct, c8: %.0f µs (goal <= 200)  [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp - bp, np - bp, hp - bp
 	printf "ship added p50 vs direct, c1: %.0f µs                [nginx: %.0f µs, http.Server front: %.0f µs]\n", sp1 - bp1, np1 - bp1, hp1 - bp1
 	printf "ship peak RSS (VmHWM):        %.1f MB (goal < 30)\n", rss / 1024
-	printf "receiver/nginx throughput:    %.2f  added p50 %.0f µs  peak RSS %.1f MB\n", r / n, rp - bp, rrss / 1024
+	printf "receiver/nginx throughput:    %.2f  added p50 %.0f µs  peak RSS %.1f MB  [WEBHOOK_SECRET set: %.2f]\n", r / n, rp - bp, rrss / 1024, rh / n
 }'

@@ -58,7 +58,13 @@ func main() {
 	}
 
 	if d, err := time.ParseDuration(get("delay")); err == nil {
-		time.Sleep(d)
+		// Warming up, but a stop is a stop (as a Bun app dies on SIGTERM).
+		select {
+		case <-time.After(d):
+		case <-term:
+			fmt.Println("slowapp: stopped while starting")
+			os.Exit(0)
+		}
 	}
 	switch mode {
 	case "exit":

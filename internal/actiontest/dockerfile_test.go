@@ -11,85 +11,16 @@ import (
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
-// No Docker engine runs on the test machines, so the Dockerfile is checked
-// by reading it: the instructions the image relies on, in the stage where
-// they count. The binaries it builds are built here the same way.
+// The Dockerfile's instructions are checked by reading them, the fast check
+// that runs everywhere (internal/containertest builds and runs the image
+// with podman). The binaries it builds are built here the same way.
 
-type instruction struct {
-	Cmd  string // upper case: FROM, RUN, …
-	Args string
-	Line int
-}
+type instruction = testenv.DockerInstruction
 
-type stage struct {
-	From, Name string
-	Ins        []instruction
-}
-
-// parseDockerfile splits a Dockerfile into stages of instructions, joining
-// continued lines and dropping comments.
-func parseDockerfile(t *testing.T, text string) (args map[string]string, stages []*stage) {
+// last returns the stage's last instruction of kind cmd.
+func last(t *testing.T, s *testenv.DockerStage, cmd string) instruction {
 	t.Helper()
-	args = map[string]string{}
-	var cur strings.Builder
-	start := 0
-	flush := func() {
-		s := strings.TrimSpace(cur.String())
-		cur.Reset()
-		if s == "" {
-			return
-		}
-		cmd, rest, _ := strings.Cut(s, " ")
-		in := instruction{Cmd: strings.ToUpper(cmd), Args: strings.TrimSpace(rest), Line: start}
-		switch {
-		case in.Cmd == "FROM":
-			f := strings.Fields(in.Args)
-			st := &stage{From: f[0]}
-			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
-				st.Name = f[2]
-			}
-			stages = append(stages, st)
-		case len(stages) == 0 && in.Cmd == "ARG":
-			name, value, _ := strings.Cut(in.Args, "=")
-			args[name] = value
-		case len(stages) == 0:
-			t.Errorf("line %d: %s before the first FROM", in.Line, in.Cmd)
-		default:
-			stages[len(stages)-1].Ins = append(stages[len(stages)-1].Ins, in)
-		}
-	}
-	for i, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
-			continue
-		}
-		if cur.Len() == 0 {
-			start = i + 1
-		}
-		if strings.HasSuffix(trimmed, `\`) {
-			cur.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
-			continue
-		}
-		cur.WriteString(trimmed)
-		flush()
-	}
-	flush()
-	return args, stages
-}
-
-func (s *stage) all(cmd string) []instruction {
-	var out []instruction
-	for _, in := range s.Ins {
-		if in.Cmd == cmd {
-			out = append(out, in)
-		}
-	}
-	return out
-}
-
-func (s *stage) last(t *testing.T, cmd string) instruction {
-	t.Helper()
-	all := s.all(cmd)
+	all := s.All(cmd)
 	if len(all) == 0 {
 		t.Fatalf("stage %s has no %s", s.Name, cmd)
 	}
@@ -112,7 +43,11 @@ func TestDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, stages := parseDockerfile(t, string(data))
+	d, err := testenv.ParseDockerfile(string(data))
+	if err != nil {
+		t.Error(err)
+	}
+	args, stages := d.Args, d.Stages
 	if len(stages) < 2 {
 		t.Fatalf("%d stages, want a build stage and a run stage", len(stages))
 	}
@@ -123,17 +58,17 @@ func TestDockerfile(t *testing.T) {
 	if v := args["GO_VERSION"]; build.From == "golang:${GO_VERSION}" && !strings.HasPrefix(v, goVersion(t, root)) {
 		t.Errorf("GO_VERSION %q, want go.mod's %s", v, goVersion(t, root))
 	}
-	if from := expand(run.From, args); !strings.HasPrefix(from, "oven/bun:") {
+	if from := d.Expand(run.From); !strings.HasPrefix(from, "oven/bun:") {
 		t.Errorf("run stage FROM %s, want the official Bun image", from)
 	}
 
 	// Both programs built static and without local paths.
 	var builds strings.Builder
-	for _, in := range build.all("RUN") {
+	for _, in := range build.All("RUN") {
 		builds.WriteString(in.Args + "\n")
 	}
 	cgoOff := strings.Contains(builds.String(), "CGO_ENABLED=0")
-	for _, in := range build.all("ENV") {
+	for _, in := range build.All("ENV") {
 		cgoOff = cgoOff || strings.Contains(in.Args, "CGO_ENABLED=0")
 	}
 	if !cgoOff {
@@ -159,14 +94,14 @@ func TestDockerfile(t *testing.T) {
 
 	// The run stage.
 	copied := false
-	for _, in := range run.all("COPY") {
+	for _, in := range run.All("COPY") {
 		copied = copied || strings.Contains(in.Args, "--from="+build.Name) && strings.Contains(in.Args, "/out/receiver")
 	}
 	if !copied {
 		t.Errorf("the run stage does not COPY --from=%s the receiver", build.Name)
 	}
 	var apt string
-	for _, in := range run.all("RUN") {
+	for _, in := range run.All("RUN") {
 		apt += in.Args
 	}
 	for _, pkg := range []string{"git", "openssh-client"} {
@@ -174,13 +109,13 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("the run stage does not install %s", pkg)
 		}
 	}
-	if user := run.last(t, "USER").Args; user == "root" || user == "0" || strings.HasPrefix(user, "0:") {
+	if user := last(t, run, "USER").Args; user == "root" || user == "0" || strings.HasPrefix(user, "0:") {
 		t.Errorf("USER %s: the app runs as root", user)
 	}
-	if ep := execForm(t, run.last(t, "ENTRYPOINT")); len(ep) == 0 || ep[0] != "receiver" {
+	if ep := execForm(t, last(t, run, "ENTRYPOINT")); len(ep) == 0 || ep[0] != "receiver" {
 		t.Errorf("ENTRYPOINT %q, want the receiver in exec form (so it is PID 1)", ep)
 	}
-	hc := run.last(t, "HEALTHCHECK").Args
+	hc := last(t, run, "HEALTHCHECK").Args
 	i := strings.Index(hc, "CMD ")
 	if i < 0 {
 		t.Fatalf("HEALTHCHECK %s has no CMD", hc)
@@ -188,10 +123,10 @@ func TestDockerfile(t *testing.T) {
 	if cmd := execForm(t, instruction{Cmd: "HEALTHCHECK CMD", Args: hc[i+4:]}); strings.Join(cmd, " ") != "receiver health" {
 		t.Errorf("HEALTHCHECK CMD %q, want [\"receiver\", \"health\"]", cmd)
 	}
-	if exp := run.last(t, "EXPOSE").Args; !strings.Contains(" "+exp+" ", " 3000 ") && !strings.Contains(exp, "3000/tcp") {
+	if exp := last(t, run, "EXPOSE").Args; !strings.Contains(" "+exp+" ", " 3000 ") && !strings.Contains(exp, "3000/tcp") {
 		t.Errorf("EXPOSE %s, want 3000", exp)
 	}
-	if vol := run.last(t, "VOLUME").Args; !strings.Contains(vol, `"/app"`) && vol != "/app" {
+	if vol := last(t, run, "VOLUME").Args; !strings.Contains(vol, `"/app"`) && vol != "/app" {
 		t.Errorf("VOLUME %s, want /app", vol)
 	}
 
@@ -200,7 +135,7 @@ func TestDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range build.all("COPY") {
+	for _, in := range build.All("COPY") {
 		f := strings.Fields(in.Args)
 		for _, src := range f[:len(f)-1] {
 			if _, err := os.Stat(filepath.Join(root, src)); err != nil {
@@ -252,11 +187,4 @@ func goVersion(t *testing.T, root string) string {
 		}
 	}
 	return ""
-}
-
-func expand(s string, args map[string]string) string {
-	for k, v := range args {
-		s = strings.ReplaceAll(s, "${"+k+"}", v)
-	}
-	return s
 }

@@ -49,6 +49,7 @@ func Fleet(ctx context.Context, targets []Target, opts Options) (*FleetResult, e
 		defer os.Remove(f.Name())
 		defer f.Close()
 		upload, size = f, n
+		p.uploadSize = n
 	}
 	opts.Report.Begin(names(targets), opts.Root, describeSource(opts))
 	return runFleet(ctx, targets, opts, p, func(f *fleet) { f.upload, f.size = upload, size })
@@ -64,14 +65,18 @@ func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setu
 		f := newFleet(targets, opts, p)
 		setup(f)
 		err := f.run(ctx)
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
 		f.close()
 		res := f.result()
 		if err == nil {
-			opts.Report.Done(res)
+			opts.Report.End(res, nil)
 			return res, nil
 		}
 		var le *LockedError
 		if !errors.As(err, &le) || time.Now().After(deadline) {
+			opts.Report.End(res, err)
 			return res, err
 		}
 		if !noted {
@@ -82,7 +87,9 @@ func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setu
 		wait := time.Second + time.Duration(rand.IntN(500))*time.Millisecond
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("%w while waiting for the lock", ErrInterrupted)
+			err = fmt.Errorf("%w while waiting for the lock", ErrInterrupted)
+			opts.Report.End(res, err)
+			return res, err
 		case <-time.After(wait):
 		}
 	}
@@ -152,7 +159,7 @@ func describeSource(o Options) string {
 	if o.Upload != "" {
 		return fmt.Sprintf("upload of %s @ %s", o.Upload, short(o.Commit))
 	}
-	return fmt.Sprintf("%s @ %s", o.Repo, o.Ref)
+	return fmt.Sprintf("%s @ %s", RedactURL(o.Repo), o.Ref)
 }
 
 func newID() string {

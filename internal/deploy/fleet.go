@@ -169,6 +169,9 @@ func (f *fleet) surveyed(ctx context.Context) error {
 	if f.p.mode == "rollback" {
 		return f.pickRollback()
 	}
+	if f.opts.Number > 0 {
+		f.number = f.opts.Number // a retry: the fleet's number
+	}
 	return nil
 }
 
@@ -181,6 +184,7 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 	slots := make(chan struct{}, f.parallel())
 	var once sync.Once
 	var first error
+	var culprit *hostRun
 	ends := f.each(g, func(r *hostRun) (event, error) {
 		select {
 		case slots <- struct{}{}:
@@ -193,7 +197,7 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 			err = f.hostErr(r, e, nil)
 		}
 		if err != nil {
-			once.Do(func() { first = err; cancel() })
+			once.Do(func() { first, culprit = err, r; cancel() })
 		}
 		return e, err
 	})
@@ -201,10 +205,14 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 	if first == nil {
 		return nil
 	}
+	reason := fmt.Sprintf("stopped: %s failed", culprit.name)
 	if ctx.Err() != nil {
-		first = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted)
+		first, culprit = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted), nil
 	}
-	f.abort(ctx, first.Error())
+	f.abort(ctx, reason)
+	if culprit != nil {
+		culprit.blame(first)
+	}
 	return f.failure(first, false)
 }
 
@@ -251,8 +259,12 @@ func (f *fleet) parallel() int {
 // commit tells every host of g to switch, all at once, and waits for them
 // to finish.
 func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
+	at := ""
+	if len(g) > 1 {
+		at = fmt.Sprintf("at=%d ", time.Now().Add(commitLead(g)).UnixMilli())
+	}
 	for _, r := range g {
-		r.say("commit " + joinInts(r.prunePlan(f.opts.Keep)))
+		r.say("commit " + at + joinInts(r.prunePlan(f.opts.Keep)))
 	}
 	// Once `commit` is out, the hosts finish by themselves: an interrupt
 	// does not stop the wait (it is bounded by commitWait).
@@ -264,7 +276,11 @@ func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
 		if ends[i].err == nil && ends[i].e.Kind == evDone {
 			continue
 		}
-		if err := f.learn(ctx, r, ends[i].e, ends[i].err); err != nil && first == nil {
+		err := f.learn(ctx, r, ends[i].e, ends[i].err)
+		if err != nil && r.unwound() {
+			err = f.retry(ctx, r)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
@@ -277,6 +293,9 @@ func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
 // abort tells every host still running to stop, and waits (bounded) for
 // each to confirm.
 func (f *fleet) abort(ctx context.Context, reason string) {
+	if ctx.Err() != nil {
+		reason = "interrupted: ship was stopped (Ctrl-C or SIGTERM)"
+	}
 	reason = strings.ReplaceAll(reason, "\n", " ")
 	for _, r := range f.runs {
 		r.say("abort " + reason)
@@ -348,4 +367,46 @@ func sortLocked(l *LockedError) {
 		hosts[i], holders[i] = l.Hosts[j], l.Holders[j]
 	}
 	l.Hosts, l.Holders = hosts, holders
+}
+
+// retry runs the release again on a host that did not take the switch (its
+// connection broke before the word reached it, so it unwound while the
+// others switched): alone, with the same release number.
+func (f *fleet) retry(ctx context.Context, r *hostRun) error {
+	f.rep.Note(r.name, fmt.Sprintf("did not take the switch; running release %d there again", f.number))
+	opts := f.opts
+	opts.Number, opts.To, opts.Canary, opts.Parallel = f.number, f.number, false, 0
+	opts.Report = quietEnd{f.rep}
+	p := *f.p
+	res, err := runFleet(ctx, []Target{r.t}, opts, &p, func(g *fleet) { g.upload, g.size = f.upload, f.size })
+	if err != nil {
+		return fmt.Errorf("%s did not take the switch, and running release %d there again failed: %w", r.name, f.number, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	again := res.Hosts[0]
+	again.Target, again.Retried = r.name, true
+	r.res = *again
+	r.staged, r.committed, r.drained = again.Staged, again.Switch, nil
+	return nil
+}
+
+// quietEnd passes a reporter on, but for the end of a retry's run: the
+// fleet's own end says how it went.
+type quietEnd struct{ Reporter }
+
+func (quietEnd) End(*FleetResult, error) {}
+
+// commitLead is how far ahead the fleet's switch moment is set: time for
+// the word to reach every host (twice the slowest round trip seen) and for
+// each to rename current and write its request on a busy machine. Every
+// receiver then moves traffic at that moment, not when its word arrived.
+func commitLead(g []*hostRun) time.Duration {
+	var rtt time.Duration
+	for _, r := range g {
+		r.mu.Lock()
+		rtt = max(rtt, r.rtt)
+		r.mu.Unlock()
+	}
+	return min(150*time.Millisecond+2*rtt, 2*time.Second)
 }

@@ -12,7 +12,8 @@
 #     go N MODE            after the survey: build (or roll back to) release N;
 #                          MODE is stage (a receiver answers), reload (ask, do
 #                          not wait) or none (no receiver runs)
-#     commit [R...]        every host is ready: switch, then remove releases R
+#     commit [at=MS] [R...] every host is ready: switch (traffic moves at the
+#                          moment MS, Unix ms, on every host), then remove R
 #     abort REASON         stop and change nothing (another host failed, --wait)
 #   host -> ship (standard output): lines that start with $tag are events
 #   (events.go parses them); the rest is the output of the commands run.
@@ -24,7 +25,8 @@
 # arrives for $gone_after seconds (a frozen link).
 #
 # Receiver requests are files in releases/ (STAGE, COMMIT, ABORT, RELOAD:
-# {"id","release"}); its answers are .ship/answers/ID ("WORD {json}").
+# {"id","release"}); its answers are .ship/answers/ID ("WORD {json}"), and
+# after each it writes "answer" into this run's words FIFO to wake us.
 
 set -u
 umask 022
@@ -42,13 +44,16 @@ commit=$want_commit
 requested=""
 fetching=""
 uploaded=""
+cred=""
 
 say() { printf '%s%s\n' "$tag" "$*"; }
 
 # ---- the reader of ship's words, and the watchdog ----
 
 # word hands a word to the main program, which reads it at its next wait.
-word() { printf '%s\n' "$1" >"$run/words"; }
+# The FIFO stays open on fd 4 (read and write) for the whole run: a word
+# waits in it until read, none is lost between two opens.
+word() { printf '%s\n' "$1" >&4; }
 
 # reader is the only reader of ship's stream. It counts words (the watchdog
 # watches the count), unpacks an upload, passes the rest on, and on `abort`
@@ -98,12 +103,20 @@ reader() {
 
 # watchdog refreshes the lock's heartbeat ($run/beat) while the deploy is
 # alive, and stops the deploy when ship stops talking (a frozen link) or
-# the main program is gone (killed): then it frees the lock itself.
+# the main program is gone (killed): then it frees the lock itself. It
+# ignores the stop signals the deploy sends its own group: its ticks time
+# the waits of an unwinding deploy too. end() stops it with SIGKILL.
 watchdog() {
-	trap - TERM INT HUP PIPE
+	trap '' TERM INT HUP PIPE
 	last=""
 	quiet=0
+	clock=0
 	while sleep 2; do
+		# The main program's clock, and a tick to wake its waits (see
+		# await_answer): shell builtins, no date process per look.
+		clock=$((clock + 2))
+		echo "$clock" >"$run/clock"
+		echo "tick $clock" >&4
 		if ! kill -0 "$main" 2>/dev/null; then
 			unlock
 			rm -rf "$run"
@@ -112,7 +125,7 @@ watchdog() {
 		fi
 		a=""
 		read -r a <"$run/alive" 2>/dev/null
-		if [ "$a" != "$last" ] || [ -f "$run/uploading" ] || [ -f "$run/committing" ]; then
+		if [ "$a" != "$last" ] || [ -f "$run/uploading" ] || [ -f "$run/committing" ] || [ -f "$run/abort" ]; then
 			last=$a
 			quiet=0
 			: >"$run/beat"
@@ -122,7 +135,6 @@ watchdog() {
 			# fail once the relay is gone, and the unwind goes on.
 			kill -KILL "$relay_pid" 2>/dev/null
 			kill -TERM 0 2>/dev/null
-			return
 		fi
 	done
 }
@@ -131,7 +143,7 @@ watchdog() {
 await() {
 	while :; do
 		w=""
-		read -r w <"$run/words" || continue
+		read -r w <&4 || continue
 		case $w in
 		"$1"*) return 0 ;;
 		uploaded\ *) uploaded=${w#uploaded } ;;
@@ -154,18 +166,36 @@ now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 # audit appends this run's line to .ship/log.jsonl: result, step, message.
 audit() {
+	msg=""
+	[ -z "$3" ] || msg=$(js "$3")
+	t=$(date -u +%s:%Y-%m-%dT%H:%M:%SZ)
 	printf '%s,"time":"%s","result":"%s","release":%s,"previous":%s,"commit":"%s","step":"%s","error":"%s","seconds":%s}\n' \
-		"$log_head" "$(now)" "$1" "$n" "$curnum" "$commit" "$2" "$(js "$3")" \
-		"$(($(date +%s) - started))" >>.ship/log.jsonl 2>/dev/null
+		"$log_head" "${t#*:}" "$1" "$n" "$curnum" "$commit" "$2" "$msg" \
+		"$((${t%%:*} - started))" >>.ship/log.jsonl 2>/dev/null
+}
+
+# slurp prints file $1 on one line, with the shell's own read (no process).
+slurp() {
+	out=""
+	while IFS= read -r line || [ -n "$line" ]; do out="$out$line"; done <"$1"
+	printf '%s' "$out"
 }
 
 # end stops the helpers, frees the lock, removes the run folder and exits.
 end() {
-	kill "$reader_pid" "$watchdog_pid" 2>/dev/null
-	rm -f ".current.tmp-$id" "releases/.COMMIT.tmp-$id" "releases/.ABORT.tmp-$id"
-	unlock
-	rm -rf "$run"
-	exit "$1"
+	kill "$reader_pid" 2>/dev/null
+	kill -KILL "$watchdog_pid" 2>/dev/null
+	set -- "$1" "$run"
+	for f in ".current.tmp-$id" "releases/.COMMIT.tmp-$id" "releases/.ABORT.tmp-$id" ".ship/answers/$id"; do
+		if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
+	done
+	l=""
+	read -r l <.ship/lock/info.json 2>/dev/null
+	case $l in *"\"$id\""*) set -- "$@" .ship/lock ;; esac
+	code=$1
+	shift
+	rm -rf "$@"
+	exit "$code"
 }
 
 # fail reports a failed step and ends the deploy with nothing switched. The
@@ -191,17 +221,25 @@ unwind() {
 		# Built, but never switched to: no rollback target; swept later.
 		mv -f "$rel/.ship/release.json" "$rel/.ship/aborted.json"
 	fi
-	audit aborted "$phase" "${reason# }"
+	result=aborted
+	case ${reason# } in interrupted*) result=interrupted ;; esac
+	audit "$result" "$phase" "${reason# }"
 	say aborted "${reason# }"
 	end 143
 }
 
 # ---- the receiver: requests in releases/, answers in .ship/answers/ ----
 
-# request writes releases/KIND (STAGE, COMMIT, ABORT, RELOAD) atomically.
+# request writes releases/KIND (STAGE, COMMIT, ABORT, RELOAD) atomically;
+# $2, when given, is the moment (Unix ms) a COMMIT takes effect.
 request() {
-	printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.$1.tmp-$id" &&
-		mv -f "releases/.$1.tmp-$id" "releases/$1"
+	prepared "$1" "${2:-0}" && mv -f "releases/.$1.tmp-$id" "releases/$1"
+}
+
+# prepared writes request KIND under its temp name: renamed into place
+# later (withdraw), it needs no room on the disk then.
+prepared() {
+	printf '{"id":"%s","release":%s,"at":%s}\n' "$id" "$n" "${2:-0}" >"releases/.$1.tmp-$id"
 }
 
 # answer reads the receiver's answer to this run: "WORD {json}".
@@ -212,14 +250,23 @@ answer() {
 }
 
 # await_answer waits until the answer's word is one of $1 (a|b|c); $2 bounds
-# the wait in seconds (0: no bound; ship bounds it). 1 on timeout.
+# the wait in seconds (0: no bound; ship bounds it). 1 on timeout. It
+# sleeps on the words FIFO: the receiver writes "answer" there after each
+# answer, the watchdog "tick T" every 2 seconds (T: its clock); no polling.
 await_answer() {
-	ticks=$(($2 * 20))
+	clock=0
+	[ -f "$run/clock" ] && read -r clock <"$run/clock"
+	deadline=$((clock + $2 + 1))
 	while :; do
 		answer
 		case "|$1|" in *"|$aword|"*) [ -n "$aword" ] && return 0 ;; esac
-		if [ "$2" -gt 0 ] && [ $((ticks -= 1)) -le 0 ]; then return 1; fi
-		sleep 0.05
+		w=""
+		read -r w <&4
+		case $w in
+		# Ticks written while nobody waited are old: only the time counts.
+		tick\ *) [ "$2" -gt 0 ] && [ "${w#tick }" -ge "$deadline" ] && return 1 ;;
+		uploaded\ *) uploaded=${w#uploaded } ;;
+		esac
 	done
 }
 
@@ -257,11 +304,11 @@ take_lock() {
 	say stage lock
 	{ [ -d .ship ] && [ -d releases ] && [ -d shared ]; } || mkdir -p .ship releases shared ||
 		fail "cannot create folders under $root"
-	{ mkdir "$run/lock" && printf '%s\n' "$lockinfo" >"$run/lock/info.json"; } ||
+	printf '%s\n' "$lockinfo" >"$run/lock/info.json" ||
 		fail "cannot write the lock's info (is the disk full?)"
 	tries=0
 	until mv -T "$run/lock" .ship/lock 2>/dev/null; do
-		holder=$(tr -d '\n' <.ship/lock/info.json 2>/dev/null)
+		holder=$(slurp .ship/lock/info.json 2>/dev/null)
 		hid=$(printf '%s' "$holder" | sed -n 's/.*"id": *"\([0-9A-Za-z_-]*\)".*/\1/p')
 		if [ -n "$hid" ] && [ -d ".ship/runs/$hid" ]; then
 			stale=$(age ".ship/runs/$hid/beat")
@@ -272,7 +319,8 @@ take_lock() {
 		fi
 		if [ "$stale" -lt "$lock_stale" ] || [ $((tries += 1)) -gt 3 ]; then
 			say locked "$stale" "$holder"
-			kill "$reader_pid" "$watchdog_pid" 2>/dev/null
+			kill "$reader_pid" 2>/dev/null
+			kill -KILL "$watchdog_pid" 2>/dev/null
 			rm -rf "$run"
 			exit 75
 		fi
@@ -284,7 +332,7 @@ take_lock() {
 # take_over moves a stale lock aside; whoever renames it first has it.
 take_over() {
 	mv -T .ship/lock ".ship/lock.stale-$id" 2>/dev/null || return 0
-	taken=$(tr -d '\n' <".ship/lock.stale-$id/info.json" 2>/dev/null)
+	taken=$(slurp ".ship/lock.stale-$id/info.json" 2>/dev/null)
 	if [ "$taken" != "$1" ]; then
 		# Someone took it over and locked again between our look and our
 		# rename: give the fresh lock back.
@@ -329,7 +377,7 @@ survey() {
 	[ "$hw" -gt "$next" ] && next=$hw
 	sweep_leftovers
 	# One line in one write: the reader's pongs share the stream.
-	[ -f .ship/state.json ] && say state "$(tr -d '\n' <.ship/state.json)"
+	[ -f .ship/state.json ] && say state "$(slurp .ship/state.json)"
 	say now "$(date +%s)"
 	say next $((next + 1))
 }
@@ -349,19 +397,45 @@ sweep_leftovers() {
 		[ -e "$b" ] || b=$d
 		[ "$(age "$b")" -ge "$lock_stale" ] && rm -rf "$d"
 	done
-	find .ship/answers -type f -mmin +60 -exec rm -f {} + 2>/dev/null
+	# Answers of runs that ended without removing theirs (killed).
+	set -- .ship/answers/*
+	[ -e "$1" ] && find .ship/answers -type f -mmin +60 -exec rm -f {} + 2>/dev/null
 }
 
 # ---- the release: source, shared, install, build ----
 
-git_() { git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"; }
+# git_ is git on the mirror. A repository password or token never goes in
+# an argument (every user can read those): ship sends it as a word, it is
+# kept in $cred, and git asks for it through GIT_ASKPASS, which reads it
+# from git's own environment (readable by this user only).
+git_() {
+	if [ -n "$cred" ]; then
+		GIT_ASKPASS="$run/askpass" SHIP_GIT_PASSWORD="$cred" GIT_TERMINAL_PROMPT=0 \
+			git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"
+		return
+	fi
+	git -c protocol.ext.allow=never -c maintenance.auto=false -c gc.auto=0 --git-dir=.ship/repo.git "$@"
+}
+
+# take_cred waits for the repository's password (ship sends it first) and
+# writes the askpass helper that hands it to git.
+take_cred() {
+	[ "$repo_cred" = 1 ] || return 0
+	await cred
+	cred=${w#cred }
+	# shellcheck disable=SC2016 # the helper expands it, not us
+	{ printf '#!/bin/sh\nprintf "%%s\\n" "$SHIP_GIT_PASSWORD"\n' >"$run/askpass" && chmod 700 "$run/askpass"; } ||
+		fail "cannot write the git password helper"
+}
 
 # start_fetch fetches into the mirror, under the lock, while the survey and
 # ship's go go on; the source stage waits for it.
 start_fetch() {
 	[ "$mode" = deploy ] && [ "$upload" = 0 ] || return 0
 	[ -d .ship/repo.git ] || git init -q --bare .ship/repo.git || fail "git init of the mirror failed"
-	git_ fetch -q --prune --no-tags -- "$repo" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' &
+	# Its output waits in a file: shown with the source stage if it fails.
+	git_ fetch -q --prune --no-tags -- "$repo" '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' \
+		>"$run/fetch.log" 2>&1 &
 	fetching=$!
 }
 
@@ -374,14 +448,20 @@ source_tree() {
 		mv -T "$run/src" "$rel" || fail "cannot move the upload to $rel"
 	else
 		mkdir "$rel" || fail "cannot create $rel"
-		wait "$fetching" || fail "git fetch from the repository failed"
+		wait "$fetching"
+		st=$?
+		if [ "$st" != 0 ]; then
+			while IFS= read -r line; do printf '%s\n' "$line"; done <"$run/fetch.log"
+			fail "git fetch from $repo_shown failed (exit status $st)"
+		fi
 		fetching=""
 		resolve_commit
 		git_ archive --format=tar "$commit" | tar -xf - -C "$rel" || fail "cannot export $commit"
 	fi
 	say commit "$commit"
 	# The release's .ship/ belongs to ship, whatever the tree put there.
-	{ rm -rf "$rel/.ship" && mkdir "$rel/.ship"; } || fail "cannot create $rel/.ship"
+	if [ -e "$rel/.ship" ] || [ -L "$rel/.ship" ]; then rm -rf "$rel/.ship"; fi
+	mkdir "$rel/.ship" || fail "cannot create $rel/.ship"
 }
 
 # resolve_commit: an exact commit (a webhook's push) wins over the ref. A
@@ -398,7 +478,7 @@ resolve_commit() {
 		# A commit that no branch or tag names: ask for it by id.
 		git_ fetch -q -- "$repo" "$want" && commit=$(git_ rev-parse -q --verify --end-of-options "$want^{commit}")
 	fi
-	[ -n "$commit" ] || fail "$want not found in the repository"
+	[ -n "$commit" ] || fail "$want not found in $repo_shown"
 }
 
 # link_shared links each entry of shared/ into the release, replacing what
@@ -503,11 +583,9 @@ stage_release() {
 		say staged "$smode"
 		return 0
 	fi
-	printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.ABORT.tmp-$id" ||
-		fail "cannot write releases/STAGE (is the disk full?)"
-	# Marked before it is made: a stop just after the request must still
-	# take it back (an ABORT for nothing staged is answered, and harmless).
-	requested=STAGE
+	# The ABORT that would take it back is written now, while there is room.
+	prepared ABORT || fail "cannot write releases/STAGE (is the disk full?)"
+	requested=STAGE # before the request: a stop in between still withdraws it
 	request STAGE || fail "cannot write releases/STAGE (is the disk full?)"
 	await_answer "starting|staged|failed|aborted" "$ack_wait" ||
 		fail "the receiver did not take the stage request within ${ack_wait}s: is it running? (ship status shows its heartbeat)"
@@ -525,12 +603,10 @@ stage_release() {
 	fail "release $n did not become healthy"
 }
 
-# prepare_switch makes the temp link and the COMMIT request ahead, so that
-# the switch is two renames: the hosts of a fleet switch close together.
+# prepare_switch makes the temp link ahead, so that the switch is a rename.
 prepare_switch() {
 	tmp=.current.tmp-$id
-	ln -sfn "releases/$n" "$tmp" &&
-		printf '{"id":"%s","release":%s}\n' "$id" "$n" >"releases/.COMMIT.tmp-$id"
+	ln -sfn "releases/$n" "$tmp"
 }
 
 # commit_release switches current and moves traffic. From here on the
@@ -555,8 +631,8 @@ commit_release() {
 		request RELOAD || say note "cannot write releases/RELOAD"
 		return 0
 	fi
-	{ [ -f "releases/.COMMIT.tmp-$id" ] && mv -f "releases/.COMMIT.tmp-$id" releases/COMMIT; } || request COMMIT ||
-		back "cannot write releases/COMMIT"
+	# at: the fleet's moment; every receiver moves traffic then.
+	request COMMIT "$at" || back "cannot write releases/COMMIT"
 	say switched "$n"
 	requested=""
 	# (A quick drain may replace "committed" with "drained" before we look.)
@@ -612,7 +688,7 @@ cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
 	say fail "cannot enter or create $root"
 	exit 1
 }
-{ mkdir -p "$run" && mkfifo "$run/words" "$run/out" && : >"$run/beat"; } || {
+{ mkdir -p "$run/lock" && mkfifo "$run/words" "$run/out" && exec 4<>"$run/words" && : >"$run/beat"; } || {
 	say fail "cannot create $root/$run (is the disk full or read-only?)"
 	exit 1
 }
@@ -639,6 +715,7 @@ watchdog >/dev/null 2>&1 &
 watchdog_pid=$!
 
 take_lock
+take_cred
 start_fetch
 survey
 phase=plan
@@ -663,9 +740,18 @@ say built "$n"
 stage_release
 phase=ready
 await commit
+w=${w#commit}
+at=0
+case $w in " at="*)
+	at=${w# at=}
+	at=${at%% *}
+	w=${w# at="$at"}
+	;;
+esac
+case $at in '' | *[!0-9]*) at=0 ;; esac
 commit_release
 # shellcheck disable=SC2086 # release numbers, split on purpose
-prune ${w#commit}
+prune $w
 audit ok "" ""
 say "done" "$n"
 end 0

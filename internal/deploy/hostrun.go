@@ -59,10 +59,12 @@ type hostRun struct {
 	committed  *release.Answer
 	drained    *release.Answer
 	runErr     error
-	lost       bool   // the connection broke (or froze) while the script ran
-	began      bool   // the script was started
-	number     int    // the release, once ship said go
-	mode       string // how the host reaches the receiver (modeStage, …)
+	lost       bool          // the connection broke (or froze) while the script ran
+	began      bool          // the script was started
+	number     int           // the release, once ship said go
+	pingAt     time.Time     // a ping in flight since
+	rtt        time.Duration // the longest ping to pong seen
+	mode       string        // how the host reaches the receiver (modeStage, …)
 }
 
 // milestones are the events the fleet acts on; the rest is bookkeeping.
@@ -112,15 +114,25 @@ func (r *hostRun) start(ctx context.Context, h host.Host, upload io.ReaderAt, si
 		r.ms <- event{Kind: evExit}
 		close(r.ended)
 	}()
-	if upload != nil {
-		go r.sendUpload(upload, size)
-	}
+	// What goes first on the input is sent before any ping: the lock on
+	// the words is taken here, and let go once it is written.
+	r.wmu.Lock()
+	go r.sendFirst(upload, size)
 	go r.keepCompany()
 }
 
-func (r *hostRun) sendUpload(upload io.ReaderAt, size int64) {
-	r.wmu.Lock()
+// sendFirst writes the repository's password (see splitSecret) and the
+// upload, then lets other words through. Called with r.wmu held.
+func (r *hostRun) sendFirst(upload io.ReaderAt, size int64) {
 	defer r.wmu.Unlock()
+	if _, secret := splitSecret(r.p.repo); secret != "" {
+		if _, err := io.WriteString(r.words, "cred "+secret+"\n"); err != nil {
+			return
+		}
+	}
+	if upload == nil {
+		return
+	}
 	if _, err := fmt.Fprintf(r.words, "upload %d\n", size); err != nil {
 		return
 	}
@@ -159,13 +171,14 @@ func (r *hostRun) say(word string) {
 func (r *hostRun) keepCompany() {
 	tick := time.NewTicker(pingEvery)
 	defer tick.Stop()
+	r.ping() // at once: the round trip is known early (see commitLead)
 	for {
 		select {
 		case <-r.ended:
 			return
 		case <-tick.C:
 		}
-		r.say("ping")
+		r.ping()
 		r.mu.Lock()
 		quiet := time.Since(r.lastLine)
 		r.mu.Unlock()
@@ -178,6 +191,25 @@ func (r *hostRun) keepCompany() {
 			return
 		}
 	}
+}
+
+// ping sends a ping and notes when, for the round trip its pong measures.
+func (r *hostRun) ping() {
+	r.mu.Lock()
+	if r.pingAt.IsZero() {
+		r.pingAt = time.Now()
+	}
+	r.mu.Unlock()
+	r.say("ping")
+}
+
+// pong takes the answer to the oldest ping in flight. Called with r.mu held.
+func (r *hostRun) pong() {
+	if r.pingAt.IsZero() {
+		return
+	}
+	r.rtt = max(r.rtt, time.Since(r.pingAt))
+	r.pingAt = time.Time{}
 }
 
 // finish closes the script's input (it ends itself if still running) and
@@ -316,4 +348,27 @@ func (r *hostRun) result(start time.Time) *Result {
 	}
 	res.Duration = time.Since(start)
 	return &res
+}
+
+// blame records err as this host's own failure, whatever its script said
+// when it was stopped (a --wait that ran out is the host's failure, not an
+// abort).
+func (r *hostRun) blame(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.res.Outcome == OutcomeFailed && r.res.Error != "" {
+		return
+	}
+	r.res.Outcome, r.res.Error = OutcomeFailed, err.Error()
+	if r.res.FailedStage == "" {
+		r.res.FailedStage = StageStage
+	}
+}
+
+// unwound reports that the host stopped before the switch: it never took
+// the commit.
+func (r *hostRun) unwound() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.res.Outcome == OutcomeAborted
 }

@@ -29,8 +29,10 @@ type Options struct {
 	Repo   string
 	Ref    string // branch, tag or commit (Repo only)
 	Upload string // local folder (ship deploy --upload)
-	// Commit and Ref describe an upload for release.json, when known.
-	Commit string
+	// Commit and Ref describe an upload for release.json, when known;
+	// DirtyFiles counts its uncommitted changes.
+	Commit     string
+	DirtyFiles int
 
 	Keep    int
 	Install string // shell command; "-" skips the stage
@@ -47,6 +49,8 @@ type Options struct {
 
 	// To is a rollback's release (0: the newest good one before current).
 	To int
+	// Number forces the release number (a retry on one host of a fleet).
+	Number int
 
 	// Env is extra environment for the host's commands, "NAME=value" (for
 	// example GIT_SSH_COMMAND for a deploy key). Values are quoted.
@@ -70,16 +74,19 @@ type plan struct {
 	install, build string
 	shared, env    []string
 	source         string // for release.json: the repository, or "upload"
+	dirtyFiles     int
+	uploadSize     int64
 
 	lockJSON, infoHead, logHead, takeoverHead string
 }
 
 func newPlan(o Options, mode string) *plan {
 	p := &plan{root: o.Root, mode: mode, repo: o.Repo, ref: o.Ref, commit: o.Commit, upload: o.Upload != "",
-		install: o.Install, build: o.Build, shared: o.Shared, env: o.Env, source: o.Repo}
+		install: o.Install, build: o.Build, shared: o.Shared, env: o.Env, source: o.Repo, dirtyFiles: o.DirtyFiles}
 	if p.upload {
 		p.source = "upload"
 	}
+	p.source = RedactURL(p.source) // release.json is readable by all: no token in it
 	return p
 }
 
@@ -88,7 +95,11 @@ func newPlan(o Options, mode string) *plan {
 func (p *plan) setID(o Options) {
 	p.tag = "@@ship-" + p.id[:12] + " "
 	p.lockJSON = release.MarshalLine(lockInfo(p.id, o))
-	p.infoHead = jsonHead("ref", p.ref, "source", p.source, "by", o.By)
+	fields := []any{"ref", p.ref, "source", p.source, "by", o.By}
+	if o.DirtyFiles > 0 {
+		fields = append(fields, "dirty", true, "dirty_files", o.DirtyFiles)
+	}
+	p.infoHead = jsonHead(fields...)
 	p.logHead = jsonHead("kind", p.mode, "id", p.id, "ref", p.ref, "by", o.By)
 	p.takeoverHead = jsonHead("kind", "unlock", "id", p.id, "by", o.By)
 }

@@ -34,6 +34,8 @@ func (r *hostRun) record(e *event) bool {
 		r.endStage()
 		r.stage, r.stageStart = e.Text, time.Now()
 		r.rep.StageStart(r.name, e.Text)
+	case evPong:
+		r.pong()
 	case evTakeover:
 		r.rep.Note(r.name, fmt.Sprintf("took over a stale lock (its heartbeat stopped %ds ago): %s", e.N, describeHolder(e.Holder)))
 	case evNote:
@@ -172,7 +174,14 @@ func (r *hostRun) noteFor(stage string) string {
 			return "swept unfinished " + joinInts(r.swept)
 		}
 	case StageSource:
-		return fmt.Sprintf("release %d ← %s", r.number, short(r.res.Commit))
+		note := fmt.Sprintf("release %d ← %s", r.number, short(r.res.Commit))
+		if r.p.dirtyFiles > 0 {
+			note += fmt.Sprintf(" + %d uncommitted changes", r.p.dirtyFiles)
+		}
+		if r.p.upload {
+			note += fmt.Sprintf(" · upload of %s", sizeText(r.p.uploadSize))
+		}
+		return note
 	case StageShared:
 		if len(r.linked) == 0 {
 			return "nothing in shared/"
@@ -235,7 +244,7 @@ func describeHolder(h *release.LockInfo) string {
 	if h == nil {
 		return "holder unknown (its info is unreadable; `ship unlock` removes it)"
 	}
-	return fmt.Sprintf("%s on %s (pid %d) since %s: %s", h.Who, h.From, h.PID, h.Since.UTC().Format(time.RFC3339), h.Command)
+	return fmt.Sprintf("%s on %s (pid %d) since %s: %s", h.Who, h.From, h.PID, release.TimeText(h.Since), h.Command)
 }
 
 func pruneNote(removed, kept []int) string {
@@ -244,4 +253,15 @@ func pruneNote(removed, kept []int) string {
 		note = fmt.Sprintf("removed %s · %s", joinInts(removed), note)
 	}
 	return note
+}
+
+// sizeText is a byte count for a person: 840 B, 12.3 KB, 4.5 MB.
+func sizeText(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f KB", float64(n)/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1000/1000)
 }

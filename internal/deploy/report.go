@@ -25,8 +25,10 @@ type Reporter interface {
 	StageFailed(host, stage string, d time.Duration, reason string, output []string)
 	// Note is a line of its own: waiting for a lock, a warning.
 	Note(host, msg string)
-	// Done: every host finished.
-	Done(res *FleetResult)
+	// End: the run is over; err is nil when every host finished (res may
+	// be nil when no host was reached). A failure is explained by the
+	// caller, which knows what to advise.
+	End(res *FleetResult, err error)
 }
 
 // TextReporter prints for a terminal or a plain log: one line per stage.
@@ -34,14 +36,21 @@ type Reporter interface {
 type TextReporter struct {
 	W       io.Writer
 	Verbose bool // print the hosts' output as it arrives
+	// StillEvery: a stage running this long gets a "still running" line
+	// (and another each time again), so a quiet log shows life.
+	StillEvery time.Duration
 
 	mu    sync.Mutex
-	width int // of the host column; 0 with a single host
+	width int                    // of the host column; 0 with a single host
+	still map[string]*time.Timer // per host, while a stage runs
 }
+
+// stillEvery is TextReporter.StillEvery's default.
+const stillEvery = 30 * time.Second
 
 // NewTextReporter is a TextReporter on w.
 func NewTextReporter(w io.Writer, verbose bool) *TextReporter {
-	return &TextReporter{W: w, Verbose: verbose}
+	return &TextReporter{W: w, Verbose: verbose, StillEvery: stillEvery}
 }
 
 func (t *TextReporter) Begin(hosts []string, root, source string) {
@@ -72,6 +81,35 @@ func (t *TextReporter) StageStart(host, stage string) {
 	if t.Verbose { // the stage's line comes before its output
 		t.line(host, "  %s %s …", StageLabel(stage), stage)
 	}
+	t.watch(host, stage)
+}
+
+// watch prints a "still running" line every StillEvery while host's stage
+// runs; the stage's end (or the next stage) stops it.
+func (t *TextReporter) watch(host, stage string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.still == nil {
+		t.still = map[string]*time.Timer{}
+	}
+	if old := t.still[host]; old != nil {
+		old.Stop()
+	}
+	if t.StillEvery <= 0 || stage == "" {
+		delete(t.still, host)
+		return
+	}
+	start := time.Now()
+	var tick func()
+	tick = func() {
+		t.line(host, "  %s %-8s still running (%s)", StageLabel(stage), stage, FormatDuration(time.Since(start).Round(time.Second)))
+		t.mu.Lock()
+		if cur := t.still[host]; cur != nil {
+			cur.Reset(t.StillEvery)
+		}
+		t.mu.Unlock()
+	}
+	t.still[host] = time.AfterFunc(t.StillEvery, tick)
 }
 
 func (t *TextReporter) Output(host, line string) {
@@ -81,10 +119,12 @@ func (t *TextReporter) Output(host, line string) {
 }
 
 func (t *TextReporter) StageDone(host string, st StageResult, _ []string) {
+	t.watch(host, "")
 	t.line(host, "  %s %-8s %6s   %s", StageLabel(st.Name), st.Name, FormatDuration(st.Duration), st.Note)
 }
 
 func (t *TextReporter) StageFailed(host, stage string, d time.Duration, reason string, output []string) {
+	t.watch(host, "")
 	t.line(host, "  %s %-8s failed after %s: %s", StageLabel(stage), stage, FormatDuration(d), reason)
 	if !t.Verbose { // with -v the lines were shown as they came
 		for _, l := range tail(output, 12) {
@@ -95,7 +135,16 @@ func (t *TextReporter) StageFailed(host, stage string, d time.Duration, reason s
 
 func (t *TextReporter) Note(host, msg string) { t.line(host, "  %s", msg) }
 
-func (t *TextReporter) Done(res *FleetResult) {
+func (t *TextReporter) End(res *FleetResult, err error) {
+	t.mu.Lock()
+	for h, timer := range t.still {
+		timer.Stop()
+		delete(t.still, h)
+	}
+	t.mu.Unlock()
+	if err != nil || res == nil || len(res.Hosts) == 0 {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(res.Hosts) == 1 {

@@ -53,9 +53,12 @@ type Result struct {
 	Stages      []StageResult   `json:"stages"`
 	Staged      *release.Answer `json:"staged,omitempty"` // the receiver's health answer
 	Switch      *release.Answer `json:"switch,omitempty"` // its answer to the switch
-	Kept        []int           `json:"kept"`
-	Removed     []int           `json:"removed"`
-	Duration    time.Duration   `json:"duration_ns"`
+	// Retried: the host missed the fleet's switch and was deployed again
+	// alone (its switch is not in the fleet's spread).
+	Retried  bool          `json:"retried,omitempty"`
+	Kept     []int         `json:"kept"`
+	Removed  []int         `json:"removed"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // FleetResult is a whole run: one release on every host.
@@ -130,12 +133,17 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 // switchSpread is how far apart the receivers' switches were.
 func switchSpread(hosts []*Result) time.Duration {
 	var times []time.Time
+	together := 0
 	for _, h := range hosts {
+		if h.Retried {
+			continue
+		}
+		together++
 		if h.Switch != nil && !h.Switch.SwitchedAt.IsZero() {
 			times = append(times, h.Switch.SwitchedAt)
 		}
 	}
-	if len(times) < len(hosts) || len(times) == 0 {
+	if len(times) < together || len(times) == 0 {
 		return -1
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })

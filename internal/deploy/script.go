@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +64,10 @@ func script(p *plan) string {
 	set("id", p.id)
 	set("root", p.root)
 	set("mode", p.mode)
-	set("repo", p.repo)
+	repo, _ := splitSecret(p.repo)
+	set("repo", repo)
+	set("repo_shown", RedactURL(p.repo))
+	set("repo_cred", boolWord(p.repo != repo))
 	set("ref", p.ref)
 	set("want_commit", p.commit)
 	set("want_is_id", boolWord(looksLikeCommit(p.commit)))
@@ -147,4 +151,33 @@ func plainBunInstall(cmd string) bool {
 func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:6])
+}
+
+// RedactURL hides a password or token in a repository URL
+// (https://x-access-token:TOKEN@github.com/…), for messages and logs.
+func RedactURL(repo string) string {
+	u, err := url.Parse(repo)
+	if err != nil || u.User == nil {
+		return repo
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		return u.String()
+	}
+	return repo
+}
+
+// splitSecret takes the password or token out of a repository URL: the
+// URL the host may show (user kept), and the secret to send apart.
+func splitSecret(repo string) (public, secret string) {
+	u, err := url.Parse(repo)
+	if err != nil || u.User == nil {
+		return repo, ""
+	}
+	pass, has := u.User.Password()
+	if !has {
+		return repo, ""
+	}
+	u.User = url.User(u.User.Username())
+	return u.String(), pass
 }

@@ -1,7 +1,8 @@
 // Package host is where a deploy happens: a filesystem (release.FS) and a way
-// to run shell commands, on this machine (Local) or over SSH (remote.Client).
-// The deploy pipeline sees only Host, so `ship deploy local` and
-// `ship deploy user@server` run the same code.
+// to run shell commands, on this machine (Local), over SSH (remote.Client),
+// or inside a running container on either (Container). The deploy pipeline
+// sees only Host, so `ship deploy local`, `ship deploy user@server` and
+// `ship deploy user@server --container app` run the same code.
 package host
 
 import (
@@ -90,7 +91,8 @@ func (Local) Run(ctx context.Context, c Command) error {
 			return err
 		}
 		cmd.Stdin, stdinW = r, w
-		go func() { _, _ = io.Copy(w, c.Stdin) }()
+		// The end of the input is passed on, as over SSH.
+		go func() { _, _ = io.Copy(w, c.Stdin); w.Close() }()
 		defer r.Close()
 	}
 	err := cmd.Start()

@@ -222,6 +222,19 @@ func (b *Backend) get(ctx context.Context, fresh bool, now time.Time) (*upConn, 
 	return uc, nil
 }
 
+// drained reports whether nothing the app sent is left unread on uc after
+// a response framed as fr. Bytes after a response's end (more body than
+// its length, a body on HEAD, 204 or 304) would otherwise be read as the
+// answer to the next request on the connection, an unrelated client's.
+// After a response with no body the socket is peeked too: the stray bytes
+// may come in a segment of their own.
+func (uc *upConn) drained(fr bodyFrame) bool {
+	if uc.br.Buffered() > 0 {
+		return false
+	}
+	return fr != frameNone || connAlive(uc.conn)
+}
+
 // put returns a connection whose last exchange ended cleanly to the pool.
 func (b *Backend) put(uc *upConn) {
 	uc.ctx, uc.client = nil, nil

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // cannedApp is a backend that answers every request on a keep-alive
@@ -47,6 +48,9 @@ func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *nopWriter) WriteHeader(int)             {}
 func (w *nopWriter) Flush()                      {}
+
+// SetWriteDeadline is there as on net/http's own writer.
+func (w *nopWriter) SetWriteDeadline(time.Time) error { return nil }
 
 // BenchmarkServeHTTP measures the proxy's own work per request: ServeHTTP
 // called directly, over a real loopback connection to cannedApp.

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 )
 
-// sink is where a response body goes: net/http's ResponseWriter (rwSink),
-// or the native front's client buffer as it is (rawSink) or chunked
-// (chunkSink). The copy functions are generic over it so that no sink is
+// sink is where a response body goes: net/http's ResponseWriter (through
+// *httpClient), or the native front's client buffer as it is (rawSink) or
+// chunked (chunkSink). The copy functions are generic over it so that no sink is
 // boxed in an interface per request.
 type sink interface {
 	Write(p []byte) (int, error)
@@ -74,12 +73,15 @@ func copyChunked[S sink](s S, br *bufio.Reader) *fwdError {
 			return abortRead(err)
 		}
 		if size == 0 {
-			return readTrailers(br, s)
+			if err := readTrailers(br, s); err != nil {
+				return abortRead(err)
+			}
+			return nil
 		}
 		if f := copyBody(s, br, size); f != nil {
 			return f
 		}
-		if err := readCRLF(br); err != nil {
+		if err := readChunkEnd(br); err != nil {
 			return abortRead(err)
 		}
 	}
@@ -94,99 +96,6 @@ func abortRead(err error) *fwdError {
 		err = io.ErrUnexpectedEOF
 	}
 	return &fwdError{kind: failAbort, err: fmt.Errorf("read response body: %w", err)}
-}
-
-// readChunkSize reads "1a2b[;ext]\r\n".
-func readChunkSize(br *bufio.Reader) (int64, error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		if err == bufio.ErrBufferFull {
-			err = errors.New("chunk size line too long")
-		}
-		return 0, err
-	}
-	line = bytes.TrimRight(line, "\r\n")
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		line = line[:i]
-	}
-	line = bytes.TrimRight(line, " \t")
-	if len(line) == 0 || len(line) > 15 {
-		return 0, fmt.Errorf("malformed chunk size %q", line)
-	}
-	var n int64
-	for _, c := range line {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, fmt.Errorf("malformed chunk size %q", line)
-		}
-		n = n<<4 | int64(c)
-	}
-	return n, nil
-}
-
-func readCRLF(br *bufio.Reader) error {
-	b, err := br.ReadSlice('\n')
-	if err != nil {
-		return err
-	}
-	if len(b) > 2 || (len(b) == 2 && b[0] != '\r') {
-		return errors.New("malformed chunk end")
-	}
-	return nil
-}
-
-// readTrailers reads the trailer section after the last chunk and hands
-// each end-to-end field to s.
-func readTrailers[S sink](br *bufio.Reader, s S) *fwdError {
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return abortRead(err)
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			return nil
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return &fwdError{kind: failAbort, err: fmt.Errorf("malformed trailer %q", line)}
-		}
-		name := line[:colon]
-		for _, c := range name {
-			if !tokenChar[c] {
-				return &fwdError{kind: failAbort, err: fmt.Errorf("malformed trailer %q", line)}
-			}
-		}
-		if !hopName(name) && !lowerIs(name, "content-length") {
-			s.Trailer(name, bytes.Trim(line[colon+1:], " \t"))
-		}
-	}
-}
-
-// rwSink writes to net/http's ResponseWriter.
-type rwSink struct{ w http.ResponseWriter }
-
-func (s rwSink) Write(p []byte) (int, error) { return s.w.Write(p) }
-func (s rwSink) Flush() error                { return flush(s.w) }
-func (s rwSink) Trailer(name, value []byte) {
-	k, ok := canonicalName(string(name))
-	if ok {
-		s.w.Header().Add(http.TrailerPrefix+k, string(value))
-	}
-}
-
-// flush pushes what w holds to the client.
-func flush(w http.ResponseWriter) error {
-	if f, ok := w.(interface{ FlushError() error }); ok {
-		return f.FlushError() // net/http's own writer: no allocation
-	}
-	return http.NewResponseController(w).Flush()
 }
 
 // rawSink writes to the native front's client buffer as is: a body framed
@@ -208,8 +117,7 @@ func (s chunkSink) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var num [16]byte
-	s.bw.Write(strconv.AppendInt(num[:0], int64(len(p)), 16))
+	writeInt(s.bw, int64(len(p)), 16)
 	s.bw.WriteString("\r\n")
 	n, err := s.bw.Write(p)
 	s.bw.WriteString("\r\n")
@@ -236,4 +144,10 @@ func (s chunkSink) end() {
 		*s.ended = true
 	}
 	s.bw.WriteString("\r\n")
+}
+
+// writeInt writes n in base to bw, formatted in bw's own buffer: a local
+// array would escape through bufio's Write and cost an allocation.
+func writeInt(bw *bufio.Writer, n int64, base int) {
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), n, base))
 }

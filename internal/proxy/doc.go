@@ -45,9 +45,9 @@
 // milliseconds are checked with a non-blocking peek before reuse, and
 // retired after a few seconds, before the app's own idle timeout.
 //
-// # Two fronts
+// # Two fronts, one exchange
 //
-// Serve(ln) is the fast path and what the receiver should use on its public
+// Serve(ln) is the fast path and what the receiver uses on its public
 // port:
 //
 //	p := proxy.New(proxy.Options{Logger: log})
@@ -59,19 +59,37 @@
 // response head through from the upstream connection's buffer, with no
 // allocation per request. Shutdown(ctx) stops it the way http.Server's
 // does. Options.IdleTimeout bounds idle keep-alive connections, the wait for
-// a request head and every wait for request body bytes.
+// a request head and every wait for request body bytes; Options.WriteTimeout
+// closes a connection whose client takes no bytes for that long (a stream
+// that is only slow, such as Server-Sent Events, is not cut).
+//
+// Options.Handlers serves a few exact paths in the proxy itself instead of
+// the app (the receiver's webhook), so that the public port has one front:
+// the handler gets an *http.Request checked by the same rules as any other.
 //
 // ServeHTTP makes the Proxy an http.Handler, for an http.Server that must
-// do HTTP/2, or sit behind middleware. It behaves the same but costs about
-// a third more CPU per request (net/http's server side: see bench/proxy).
+// do HTTP/2, or sit behind middleware. It costs about a third more CPU per
+// request (net/http's server side: see bench/proxy). It writes the request
+// net/http parsed back into a head and parses that by the same rules, and
+// then runs the same exchange with the app (exchange.go): one head parser,
+// one hop-by-hop rule, one framing check and one head writer for both
+// fronts and the upstream side. What net/http takes apart before a handler
+// runs it cannot see: obsolete line folding, Transfer-Encoding together
+// with Content-Length or in HTTP/1.0, malformed trailer lines; the native
+// front refuses those.
 //
 // The native front is strict where two HTTP parsers could disagree about
-// where a request ends (request smuggling): Content-Length together with
-// Transfer-Encoding, differing Content-Lengths, a Transfer-Encoding other
-// than chunked, obsolete line folding, white space before a colon, control
-// characters, and a missing or repeated Host are all refused with 4xx and a
-// closed connection. Request heads are limited to 8 KiB (431), as nginx's
-// default.
+// where a request ends (request smuggling), and refuses with 4xx and a
+// closed connection: Content-Length together with Transfer-Encoding,
+// differing Content-Lengths, a Transfer-Encoding other than chunked or in
+// HTTP/1.0, obsolete line folding, white space before a colon, control
+// characters, a missing or repeated Host, a Host outside RFC 3986's host
+// characters, userinfo in an absolute-form target; and in chunked bodies,
+// chunk lines not ended by CRLF or with a stray CR, malformed sizes and
+// extensions, chunk data not followed by CRLF, and malformed or oversized
+// (4 KiB) trailer sections. A malformed body is answered 400 at once, and
+// the exchange with the app is cut. Request heads are limited to 8 KiB
+// (431), as nginx's default.
 //
 // # The wire to the app
 //
@@ -79,13 +97,16 @@
 // http.Transport: the request head goes into a pooled connection's buffer
 // and the response is relayed from that connection's read buffer. What a
 // proxy must do is kept:
-//   - Host as the client sent it; X-Forwarded-For appended to;
-//     X-Forwarded-Proto and X-Forwarded-Host set by this hop (kept from the
-//     client with Options.TrustForwarded, behind a TLS terminator);
+//   - Host as the client sent it (whatever Connection lists); X-Forwarded-For
+//     appended to; X-Forwarded-Proto and X-Forwarded-Host set by this hop
+//     (kept from the client with Options.TrustForwarded, behind a TLS
+//     terminator);
 //   - hop-by-hop fields (Connection and the names it lists, Keep-Alive,
 //     Transfer-Encoding, Upgrade, TE except "trailers", Proxy-*) stripped
 //     both ways; Expect: 100-continue is answered by the proxy, not
 //     forwarded; the request is framed anew for the app;
+//   - trailer fields pass both ways except framing, routing and the other
+//     fields RFC 9110 §6.5.1 keeps out of trailers;
 //   - bodies stream both ways and are never buffered whole: a body that
 //     came with the head goes with it in one write, a longer one is
 //     uploaded by its own goroutine while the response is read; the
@@ -99,7 +120,19 @@
 // client is still there; one that left ends the exchange (and frees the
 // request's slot for Drain) without counting as an upstream error.
 //
-// Responses with a head over 16 KiB, an obsolete folded line or a
-// Transfer-Encoding other than chunked are answered 502. 1xx responses other
-// than 101 are not relayed.
+// Responses are framed by the proxy, never passed through: it writes its
+// own Content-Length (the one it checked) or chunks a body with none.
+// Response heads over 16 KiB, obsolete folded lines, Content-Length twice
+// or with Transfer-Encoding, a Transfer-Encoding other than chunked or in
+// HTTP/1.0, and malformed chunk lines are answered 502 (or cut the client,
+// once the response began). A connection to the app goes back to the pool
+// only when nothing the app sent is left unread: bytes after a response's
+// end (more body than its length, a body on HEAD, 204 or 304) would be read
+// as the answer to the next request, an unrelated client's. (After a
+// response with no body the socket is peeked too. After one with a body
+// only what arrived along with it is seen: stray bytes sent later in a
+// segment of their own are found only by the peek before a connection
+// idle for 20 ms is used again; a peek after every response would cost a
+// system call and four allocations per request.)
+// 1xx responses other than 101 are not relayed.
 package proxy

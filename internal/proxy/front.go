@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -141,22 +142,18 @@ type frontConn struct {
 	c     net.Conn
 	raw   net.Conn // c, or the TCP connection under TLS: for peeks
 	br    *bufio.Reader
-	bw    *bufio.Writer
+	bw    *bufio.Writer // writes through Write, with the write deadline
 	state atomic.Int32
-	ip    string // the client's address, for X-Forwarded-For
-	https bool
 
-	req     request  // the request being served
-	rh      respHead // and its response
-	rfields []field  // scratch for response fields
+	x exchange // the request being served and its response
 
 	// An upload goroutine extends the client's read deadline as bytes
 	// come; cutting the upload must win over that.
 	uploadMu  sync.Mutex
 	uploadCut bool
 
-	now     time.Time // when the request's head arrived
-	renewAt time.Time // when the idle deadline is next renewed
+	renewAt      time.Time // when the idle (read) deadline is next renewed
+	writeRenewAt time.Time // when the write deadline is next renewed
 }
 
 func newFrontConn(p *Proxy, c net.Conn) *frontConn {
@@ -165,16 +162,29 @@ func newFrontConn(p *Proxy, c net.Conn) *frontConn {
 		c:   c,
 		raw: c,
 		br:  bufio.NewReaderSize(c, clientReadBufSize),
-		bw:  bufio.NewWriterSize(c, clientWriteBufSize),
 	}
+	fc.bw = bufio.NewWriterSize(fc, clientWriteBufSize)
 	if tc, ok := c.(*tls.Conn); ok {
-		fc.https = true
+		fc.x.https = true
 		fc.raw = tc.NetConn()
 	}
 	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
-		fc.ip = host
+		fc.x.ip = host
 	}
 	return fc
+}
+
+// Write writes to the client under a write deadline, so that a client
+// that takes no bytes for WriteTimeout loses its connection (and the app's
+// with it) while one that reads a slow stream keeps it: the deadline only
+// bounds a write in progress. It is renewed lazily, like the idle one: a
+// write starts with at least half of WriteTimeout before it.
+func (fc *frontConn) Write(b []byte) (int, error) {
+	if now := time.Now(); now.After(fc.writeRenewAt) {
+		fc.c.SetWriteDeadline(now.Add(fc.p.writeTimeout))
+		fc.writeRenewAt = now.Add(fc.p.writeTimeout / 2)
+	}
+	return fc.c.Write(b)
 }
 
 func (fc *frontConn) serve() {
@@ -201,19 +211,21 @@ func (fc *frontConn) serve() {
 				fc.writeError(http.StatusRequestHeaderFieldsTooLarge, "request head too large", true)
 				fc.lingeringClose()
 			}
-			return // closed, timed out or broken: nothing to answer
+			fc.bw.Flush() // answers to the requests before
+			return        // closed, timed out or broken: nothing to answer
 		}
 		if !fc.state.CompareAndSwap(stateIdle, stateActive) {
 			return // Shutdown closed it just now
 		}
-		fc.now = time.Now()
+		fc.x.now = time.Now()
 		keep := fc.serveRequest(head)
 		if !keep || fs.shutting.Load() {
 			fc.lingeringClose()
 			return
 		}
-		// Answers to pipelined requests go out together.
-		if fc.br.Buffered() == 0 {
+		// Answers to pipelined requests go out together, but never wait
+		// for a request that has not fully come.
+		if !headBuffered(fc.br) {
 			if err := fc.bw.Flush(); err != nil {
 				return
 			}
@@ -225,20 +237,32 @@ func (fc *frontConn) serve() {
 	}
 }
 
+// headBuffered reports whether a whole request head is in br's buffer.
+func headBuffered(br *bufio.Reader) bool {
+	if br.Buffered() == 0 {
+		return false
+	}
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+}
+
 // serveRequest answers one request and reports whether the connection can
 // carry another.
 func (fc *frontConn) serveRequest(head []byte) (keep bool) {
 	p := fc.p
 	p.requests.Add(1)
-	rq := &fc.req
+	rq := &fc.x.req
 	rq.buf = append(rq.buf[:0], head...) // the head must outlive br's buffer
 	fc.br.Discard(len(head))
 	if code, err := rq.parse(rq.buf); err != nil {
-		p.log.Debug("proxy: bad request", "client", fc.ip, "err", err)
+		p.log.Debug("proxy: bad request", "client", fc.x.ip, "err", err)
 		fc.writeError(code, err.Error(), true)
 		return false
 	}
-	_, f := run(p, context.Background(), fc)
+	if h := p.route(rq.pathOnly()); h != nil {
+		return fc.serveLocal(h)
+	}
+	_, f := run(p, nilCtx, fc)
 	if f == nil {
 		return !rq.closeAfter
 	}
@@ -250,28 +274,13 @@ func (fc *frontConn) serveRequest(head []byte) (keep bool) {
 	case failUpstream:
 		fc.writeError(http.StatusBadGateway, "502 bad gateway: the app did not answer", !rq.bodyDone)
 		return rq.bodyDone && !rq.closeAfter
+	case failBadRequest:
+		p.log.Debug("proxy: bad request body", "client", fc.x.ip, "err", f.err)
+		if !fc.x.began {
+			fc.writeError(http.StatusBadRequest, "400 bad request: "+f.err.Error(), true)
+		}
 	}
 	return false // the client left, or the response had begun: cut
-}
-
-// waitClient sets the read deadline for the next wait for body bytes, unless
-// the upload was cut.
-func (fc *frontConn) waitClient() error {
-	fc.uploadMu.Lock()
-	defer fc.uploadMu.Unlock()
-	if fc.uploadCut {
-		return errBodyCut
-	}
-	fc.renewAt = time.Time{} // serve renews the idle deadline next time
-	return fc.c.SetReadDeadline(time.Now().Add(fc.p.idleTimeout))
-}
-
-// cutUpload makes the upload's reads from the client fail now.
-func (fc *frontConn) cutUpload() {
-	fc.uploadMu.Lock()
-	fc.uploadCut = true
-	fc.c.SetReadDeadline(aLongTimeAgo)
-	fc.uploadMu.Unlock()
 }
 
 // lingerTime bounds how long a closing connection reads what the client
@@ -307,7 +316,7 @@ func (fc *frontConn) writeError(code int, msg string, closeConn bool) {
 		bw.WriteString("\r\nConnection: close")
 	}
 	bw.WriteString("\r\n\r\n")
-	if string(fc.req.method) != "HEAD" {
+	if string(fc.x.req.method) != "HEAD" {
 		bw.WriteString(msg)
 		bw.WriteByte('\n')
 	}

@@ -34,14 +34,9 @@ func readHead(br *bufio.Reader) ([]byte, error) {
 			line := buf[scanned : scanned+i]
 			scanned += i + 1
 			if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-				if scanned == len(line)+1 {
-					// A blank line before the start line: tolerated
-					// (RFC 9112 §2.2), skipped.
-					br.Discard(scanned)
-					buf, _ = br.Peek(br.Buffered())
-					scanned = 0
-					continue
-				}
+				// The blank line that ends the head; one before the
+				// start line makes a head with no start line, refused
+				// by the parser, as Go's server does.
 				return buf[:scanned], nil
 			}
 		}
@@ -223,12 +218,15 @@ type respHead struct {
 }
 
 // parseResponse reads the status line and framing fields of a response head
-// and returns its fields (appended to dst).
+// and returns its fields (appended to dst). Framing that two parsers could
+// read two ways is an error (RFC 9112 §6.3): Content-Length twice or
+// together with Transfer-Encoding, Transfer-Encoding in HTTP/1.0 or other
+// than chunked.
 func (rh *respHead) parseResponse(head []byte, dst []field) ([]field, error) {
 	line, at := startLine(head)
 	// HTTP/1.x SP 3DIGIT [SP reason]
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
-		(len(line) > 12 && line[12] != ' ') {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || (line[7] != '0' && line[7] != '1') ||
+		line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
 		return dst, fmt.Errorf("malformed status line %q", line)
 	}
 	code := 0
@@ -277,33 +275,96 @@ func (rh *respHead) parseResponse(head []byte, dst []field) ([]field, error) {
 		case 14:
 			if lowerIs(name, "content-length") {
 				n, ok := parseUint(value)
-				if !ok || (rh.contentLength >= 0 && n != rh.contentLength) {
-					return fields, fmt.Errorf("bad Content-Length %q", value)
+				if !ok || rh.contentLength >= 0 {
+					return fields, fmt.Errorf("bad or repeated Content-Length %q", value)
 				}
 				rh.contentLength = n
 			}
 		case 17:
 			if lowerIs(name, "transfer-encoding") {
-				if !lowerIs(value, "chunked") || rh.chunked {
+				if !lowerIs(value, "chunked") || rh.chunked || http10 {
 					return fields, fmt.Errorf("unsupported Transfer-Encoding %q", value)
 				}
 				rh.chunked = true
 			}
 		}
 	}
-	if rh.chunked {
-		rh.contentLength = -1 // RFC 9112 §6.3: chunked wins
+	if rh.chunked && rh.contentLength >= 0 {
+		return fields, errors.New("both Transfer-Encoding and Content-Length")
 	}
 	return fields, nil
 }
 
-// noBody reports whether the response to method carries no body whatever
-// its fields say.
-func (rh *respHead) noBody(head bool) bool {
-	return head || rh.code == 204 || rh.code == 304 || rh.code < 200
+// bodyFrame is how a message body is delimited (RFC 9112 §6.3).
+type bodyFrame uint8
+
+const (
+	frameNone    bodyFrame = iota // no body, whatever the fields say
+	frameLength                   // Content-Length bytes
+	frameChunked                  // the chunked coding
+	frameClose                    // until the connection closes
+)
+
+// frame says how the body of this response to a request (HEAD or not)
+// is delimited.
+func (rh *respHead) frame(head bool) bodyFrame {
+	switch {
+	case head || rh.code < 200 || rh.code == 204 || rh.code == 304:
+		return frameNone
+	case rh.chunked:
+		return frameChunked
+	case rh.contentLength >= 0:
+		return frameLength
+	}
+	return frameClose
 }
 
-// skipField reports whether a response field stays on this hop.
-func (rh *respHead) skipField(name []byte) bool {
-	return hopName(name) || (len(rh.conn) > 0 && connNamed(rh.conn, name))
+// endToEnd reports whether a response field goes on to the client as the
+// app wrote it: not hop-by-hop, and not framing, which the proxy writes.
+func (rh *respHead) endToEnd(name []byte) bool {
+	if len(name) == 14 && lowerIs(name, "content-length") {
+		return false
+	}
+	return !hopName(name) && (len(rh.conn) == 0 || !connNamed(rh.conn, name))
 }
+
+// hostChar marks the bytes a Host (or an absolute-form target's authority)
+// may hold: RFC 3986's reg-name, IP-literal and port characters, as Go's
+// server allows.
+var hostChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!$%&'()*+,-.:;=[]_~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validHost(h []byte) bool {
+	for _, c := range h {
+		if !hostChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenChar marks the bytes allowed in a field name (RFC 9110 tchar).
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()

@@ -33,10 +33,22 @@ type Options struct {
 	// X-Forwarded-For is appended to either way.
 	TrustForwarded bool
 	// IdleTimeout (Serve only) closes a client connection that sends no
-	// request for this long; it also bounds the wait for a request head.
-	// Default 75s.
+	// request for this long; it also bounds the wait for a request head
+	// and every wait for request body bytes. Default 75s.
 	IdleTimeout time.Duration
-	Logger      *slog.Logger // may be nil
+	// WriteTimeout closes a client connection, and the app's connection
+	// that serves it, when a write to the client makes no progress for
+	// this long (at least half of it): a client that stops reading. A
+	// stream that is merely slow (Server-Sent Events) is not cut: only a
+	// write in progress is timed. Default 60s, as nginx's send_timeout.
+	WriteTimeout time.Duration
+	// Handlers serves requests whose path (without the query) is exactly
+	// one of its keys in the proxy itself instead of the app: the
+	// receiver's webhook. They get the request as net/http would give
+	// it, on either front; the native front buffers their answer, so
+	// they are for small ones.
+	Handlers map[string]http.Handler
+	Logger   *slog.Logger // may be nil
 }
 
 // Stats counts what the proxy did since New.
@@ -62,6 +74,8 @@ type Proxy struct {
 	wait           time.Duration
 	trustForwarded bool
 	idleTimeout    time.Duration
+	writeTimeout   time.Duration
+	routes         map[string]http.Handler
 	log            *slog.Logger
 	front          frontState
 
@@ -77,6 +91,8 @@ func New(opts Options) *Proxy {
 		wait:           opts.WaitTimeout,
 		trustForwarded: opts.TrustForwarded,
 		idleTimeout:    opts.IdleTimeout,
+		writeTimeout:   opts.WriteTimeout,
+		routes:         opts.Handlers,
 		log:            opts.Logger,
 		ready:          make(chan struct{}),
 	}
@@ -86,10 +102,24 @@ func New(opts Options) *Proxy {
 	if p.idleTimeout <= 0 {
 		p.idleTimeout = DefaultIdleTimeout
 	}
+	if p.writeTimeout <= 0 {
+		p.writeTimeout = DefaultWriteTimeout
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	return p
+}
+
+// DefaultWriteTimeout is Options.WriteTimeout's default.
+const DefaultWriteTimeout = 60 * time.Second
+
+// route returns the handler of Options.Handlers for a request path.
+func (p *Proxy) route(path []byte) http.Handler {
+	if len(p.routes) == 0 {
+		return nil
+	}
+	return p.routes[string(path)]
 }
 
 // Switch makes b the target for every new request, atomically, and returns
@@ -182,17 +212,11 @@ func (p *Proxy) waitBackend(ctx context.Context, deadline *time.Time) error {
 	}
 }
 
-// attempter sends one request once to a backend; each front has one.
-type attempter interface {
-	attempt(b *Backend, fresh bool) *fwdError
-}
-
-// run binds a request to the current backend and sends it with a, again on
-// a failure that left the app untouched (see the package doc), until it
-// succeeds or fails for good. It is generic so that a front's attempter is
-// not boxed per request. On failNoBackend no backend came within
+// run binds the request of c to the current backend and sends it, again
+// on a failure that left the app untouched (see the package doc), until it
+// succeeds or fails for good. On failNoBackend no backend came within
 // WaitTimeout.
-func run[A attempter](p *Proxy, ctx context.Context, a A) (*Backend, *fwdError) {
+func run(p *Proxy, ctx context.Context, c client) (*Backend, *fwdError) {
 	var deadline time.Time
 	var refused *Backend // the backend that just refused a connection
 	for attempt := 1; ; attempt++ {
@@ -215,7 +239,7 @@ func run[A attempter](p *Proxy, ctx context.Context, a A) (*Backend, *fwdError) 
 				continue // reported by the next acquire
 			}
 		}
-		f := a.attempt(b, attempt > 1)
+		f := p.exchange(c, b, attempt > 1)
 		if f == nil {
 			return b, nil
 		}
@@ -236,38 +260,6 @@ func run[A attempter](p *Proxy, ctx context.Context, a A) (*Backend, *fwdError) 
 			p.log.Warn("proxy: upstream error", "backend", b.addr, "err", f.err)
 		}
 		return b, f
-	}
-}
-
-// httpAttempt is the net/http front's attempter.
-type httpAttempt struct {
-	p *Proxy
-	w http.ResponseWriter
-	r *http.Request
-}
-
-func (a httpAttempt) attempt(b *Backend, fresh bool) *fwdError {
-	return a.p.forward(a.w, a.r, b, fresh)
-}
-
-// ServeHTTP forwards r to the current backend: the net/http front, for an
-// http.Server (HTTP/2, TLS, middleware). Serve is the faster native front.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.requests.Add(1)
-	_, f := run(p, r.Context(), httpAttempt{p, w, r})
-	if f == nil {
-		return
-	}
-	switch {
-	case f.kind == failNoBackend:
-		p.log.Warn("proxy: no backend", "method", r.Method, "path", r.URL.Path, "waited", p.wait)
-		http.Error(w, "503 no backend is serving yet, try again", http.StatusServiceUnavailable)
-	case f.kind == failUpstream && r.Context().Err() == nil:
-		http.Error(w, "502 bad gateway: the app did not answer", http.StatusBadGateway)
-	default:
-		// The client left, or the response had begun: cut the connection
-		// so that a truncated body cannot pass for a whole one.
-		panic(http.ErrAbortHandler)
 	}
 }
 

@@ -135,7 +135,7 @@ func testUpgradeTunnel(t *testing.T, front string) {
 // echoUpgrade is the smallest WebSocket-like server: it accepts the upgrade
 // and echoes bytes until the client closes.
 func echoUpgrade(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Upgrade") != "websocket" || !hasToken(r.Header["Connection"], "upgrade") {
+	if r.Header.Get("Upgrade") != "websocket" || !tokenIn([]byte(r.Header.Get("Connection")), "upgrade") {
 		http.Error(w, "upgrade required", http.StatusUpgradeRequired)
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -93,7 +92,7 @@ func (d *Deployer) FirstStart(ctx context.Context) (*deploy.Result, error) {
 		return nil, fmt.Errorf("first start: %w", err)
 	}
 	branch := d.branch()
-	d.logger().Info("first start: no release yet, deploying the branch", "branch", branch, "repo", redactURL(d.Repo))
+	d.logger().Info("first start: no release yet, deploying the branch", "branch", branch, "repo", deploy.RedactURL(d.Repo))
 	return d.run(ctx, branch, "refs/heads/"+branch, "receiver (first start)", 0)
 }
 
@@ -134,7 +133,7 @@ func (d *Deployer) run(ctx context.Context, target, ref, by string, wait time.Du
 	}
 
 	log := d.logger().With("ref", ref, "target", target, "by", by)
-	log.Info("deploy started", "repo", redactURL(d.Repo))
+	log.Info("deploy started", "repo", deploy.RedactURL(d.Repo))
 	start := time.Now()
 	var h host.Host = host.Local{}
 	if nice := d.nice(); nice > 0 {
@@ -202,20 +201,6 @@ func isCommitID(s string) bool {
 	return true
 }
 
-// redactURL hides a password or token in a repository URL
-// (https://x-access-token:TOKEN@github.com/…), for logs.
-func redactURL(repo string) string {
-	u, err := url.Parse(repo)
-	if err != nil || u.User == nil {
-		return repo
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		return u.String()
-	}
-	return repo
-}
-
 // redactedError is an error whose text had a secret URL replaced.
 type redactedError struct {
 	msg string
@@ -226,7 +211,7 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
 func redacted(err error, repo string) error {
-	safe := redactURL(repo)
+	safe := deploy.RedactURL(repo)
 	if safe == repo || !strings.Contains(err.Error(), repo) {
 		return err
 	}

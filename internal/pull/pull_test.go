@@ -140,8 +140,8 @@ func TestRedactURL(t *testing.T) {
 		{"git@github.com:acme/shop.git", "git@github.com:acme/shop.git"},
 		{"/srv/git/shop", "/srv/git/shop"},
 	} {
-		if got := redactURL(tc.in); got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := deploy.RedactURL(tc.in); got != tc.want {
+			t.Errorf("deploy.RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	err := redacted(errors.New("fetch from https://u:tok@example.com/r.git failed"), "https://u:tok@example.com/r.git")

@@ -22,7 +22,8 @@ func newHealthCmd(d deps, root *string) *cobra.Command {
 		Long: `health reads APP_ROOT/.ship/state.json and exits 0 when the receiver's
 heartbeat is fresh and an app instance is serving, 1 otherwise. It is meant
 for a Dockerfile: HEALTHCHECK CMD ["receiver", "health"].`,
-		Args: cobra.NoArgs,
+		Example: "  receiver health --root /srv/app",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runHealth(release.LocalFS{}, release.Layout{Root: *root}, time.Now(), d.stdout)
 		},

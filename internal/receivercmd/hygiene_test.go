@@ -247,3 +247,33 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The receiver's own settings (a webhook secret, a deploy key, a repository
+// URL with a token) are not in the app's environment.
+func TestAppDoesNotInheritTheReceiversSecrets(t *testing.T) {
+	build(t)
+	l := appRoot(t, "version=v1")
+	dump := filepath.Join(t.TempDir(), "env")
+	cmd := exec.Command(bins.receive, "--root", l.Root, "--listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0",
+		"--start", "env > "+dump+"; exec "+bins.slowapp)
+	cmd.Env = append(os.Environ(), "WEBHOOK_SECRET=hush-hush-secret", "GIT_SSH_KEY=-----BEGIN KEY-----",
+		"GIT_REPO=https://x-access-token:tok3n@example.com/a/b.git", "SHIP_TEST_KEEP=kept")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); waitCmd(cmd, 10*time.Second) })
+	waitState(t, l, 10*time.Second, "release 1 serving", servingRelease(1))
+	data, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"hush-hush-secret", "BEGIN KEY", "tok3n", "WEBHOOK_SECRET", "GIT_REPO"} {
+		if strings.Contains(string(data), secret) {
+			t.Errorf("the app's environment holds %q", secret)
+		}
+	}
+	if !strings.Contains(string(data), "SHIP_TEST_KEEP=kept") {
+		t.Errorf("the app lost the rest of the environment:\n%s", data)
+	}
+}

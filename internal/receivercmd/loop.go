@@ -101,6 +101,8 @@ func (r *receiver) loop(ctx context.Context) error {
 			r.doRestart(ctx)
 		case <-r.stageExpired():
 			r.expire()
+		case <-r.commitDue():
+			r.commitStage(ctx, r.staged)
 		case <-stable.C:
 			r.checkStable()
 		}
@@ -129,7 +131,7 @@ func (r *receiver) restartDue() <-chan time.Time {
 }
 
 func (r *receiver) stageExpired() <-chan time.Time {
-	if r.staged == nil || r.staged.commit {
+	if r.staged == nil || r.staged.commit || !r.staged.commitAt.IsZero() {
 		return nil
 	}
 	return time.After(time.Until(r.staged.deadline))

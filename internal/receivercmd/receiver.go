@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,11 +20,11 @@ import (
 	"github.com/shipdeploy/ship/internal/supervise"
 )
 
-// Timeouts of the public HTTP server. No write timeout: responses may
-// stream (SSE) for as long as the app likes.
+// --webhook-listen's server: a request head within 30 s and 8 KiB (the
+// public front's limits).
 const (
 	readHeaderTimeout = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
+	webhookMaxHeader  = 8 << 10
 )
 
 // runReceiver runs until ctx ends (SIGTERM, SIGINT), then stops the app
@@ -66,36 +67,31 @@ func runReceiver(ctx context.Context, opts *options) error {
 		backoff: opts.Backoff,
 	}
 
-	pulls := newPullSide(opts, l, r.fsys, log)
+	pulls, err := newPullSide(opts, l, r.fsys, log)
+	forgetPrivateEnv() // read: no child process gets them
+	if err != nil {
+		return err
+	}
 
 	listen := opts.Listen
-	// The public front: the proxy's own HTTP/1.1 server (fast), or, when
-	// the webhook shares the port, an http.Server that routes its path.
+	// The public front is the proxy's own HTTP/1.1 server, always: the
+	// webhook's path, when it shares the port, is routed inside it, so
+	// that every request there is read by the same strict parser.
 	var serve func() error
 	var stopFront func(context.Context) error
-	closeFront := func() {}
-	var ln net.Listener
 	if opts.Mode == modeProxy {
-		var err error
-		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
+		ln, err := net.Listen("tcp", opts.Listen)
+		if err != nil {
 			return fmt.Errorf("listen on %s: %w", opts.Listen, err)
 		}
 		listen = ln.Addr().String()
-		r.proxy = proxy.New(proxy.Options{Logger: log})
-		if pulls.hook == nil || opts.WebhookListen != "" {
-			serve = func() error { return r.proxy.Serve(ln) }
-			stopFront = r.proxy.Shutdown
-		} else {
-			srv := &http.Server{
-				Handler:           pulls.route(opts.WebhookPath, r.proxy),
-				ReadHeaderTimeout: readHeaderTimeout,
-				IdleTimeout:       idleTimeout,
-				ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-			}
-			serve = func() error { return srv.Serve(ln) }
-			stopFront = srv.Shutdown
-			closeFront = func() { _ = srv.Close() } // what Shutdown left (hijacked, slow)
+		popts := proxy.Options{Logger: log}
+		if pulls.hook != nil && opts.WebhookListen == "" {
+			popts.Handlers = map[string]http.Handler{opts.WebhookPath: pulls.hook}
 		}
+		r.proxy = proxy.New(popts)
+		serve = func() error { return r.proxy.Serve(ln) }
+		stopFront = r.proxy.Shutdown
 	} else {
 		host, port, err := splitListen(opts.Listen)
 		if err != nil {
@@ -126,7 +122,11 @@ func runReceiver(ctx context.Context, opts *options) error {
 	if pulls.hook != nil {
 		g.Go(func() error { return pulls.queue.Run(gctx) })
 		if opts.WebhookListen != "" {
-			hookSrv := &http.Server{Addr: opts.WebhookListen, Handler: pulls.hook, ReadHeaderTimeout: readHeaderTimeout}
+			hookSrv := &http.Server{
+				Addr: opts.WebhookListen, Handler: pulls.hook,
+				ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: proxy.DefaultIdleTimeout,
+				MaxHeaderBytes: webhookMaxHeader, // net/http's default is 1 MB per connection
+			}
 			g.Go(func() error {
 				ln, err := net.Listen("tcp", opts.WebhookListen)
 				if err != nil {
@@ -151,10 +151,9 @@ func runReceiver(ctx context.Context, opts *options) error {
 		pulls.firstStart(gctx, log)
 		err := r.loop(gctx)
 		r.shutdown(stopFront)
-		closeFront()
 		return err
 	})
-	err := g.Wait()
+	err = g.Wait()
 	log.Info("receiver stopped", "err", err)
 	return err
 }
@@ -171,6 +170,11 @@ func prepareRoot(l release.Layout, create bool) error {
 	}
 	for _, dir := range []string{l.ShipDir(), l.Releases()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				// A host folder mounted into a container, owned by root.
+				return fmt.Errorf("prepare %s: %w: uid %d cannot write there; make the folder (a host folder mounted as %[1]s) writable by it, e.g. chown -R %[3]d:%d FOLDER",
+					l.Root, err, os.Getuid(), os.Getgid())
+			}
 			return fmt.Errorf("prepare %s: %w", l.Root, err)
 		}
 	}

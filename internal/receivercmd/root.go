@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shipdeploy/ship/internal/settings"
 	"github.com/shipdeploy/ship/internal/supervise"
 )
 
@@ -70,10 +69,6 @@ type options struct {
 	NoAppLogFile bool
 }
 
-// envFlags are the flags an environment variable can set; a flag given on
-// the command line wins.
-var envFlags = map[string]string{"root": "APP_ROOT", "listen": "LISTEN"}
-
 func newRootCmd(d deps) *cobra.Command {
 	opts := &options{Stdout: d.stdout, LogTo: d.stderr, Hup: d.hup, Getenv: d.getenv}
 	cmd := &cobra.Command{
@@ -85,12 +80,20 @@ public address to it. When ship writes APP_ROOT/releases/RELOAD (or on
 SIGHUP) it starts the new release, waits until it is healthy, switches
 traffic, drains and stops the old one, and records the outcome in
 APP_ROOT/.ship/state.json.`,
+		Example: `  receiver --root /srv/app --listen :3000 --health-path /healthz
+  APP_ROOT=/srv/app receiver --mode restart --listen 3000
+  WEBHOOK_SECRET=... GIT_REPO=git@github.com:acme/shop.git receiver --create   # pull deploys`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionText(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd, d.getenv)
+			env, err := table.EnvLayer(d.getenv)
+			if err != nil {
+				return usageError{err}
+			}
+			opts.apply(table.Resolve(table.FlagLayer(cmd.Flags()), env))
+			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.validate(); err != nil {
@@ -103,68 +106,30 @@ APP_ROOT/.ship/state.json.`,
 			return run(cmd.Context(), opts)
 		},
 	}
-	f := cmd.Flags()
-	cmd.PersistentFlags().StringVar(&opts.Root, "root", defaultRoot, "the app's folder: current, releases/, .ship/ [APP_ROOT]")
-	// Persistent, so that an image's ENTRYPOINT ["receiver", "--create"]
-	// still runs `docker run IMAGE health` and `… version`.
-	cmd.PersistentFlags().BoolVar(&opts.Create, "create", false, "create the --root folder when it does not exist (the container image does)")
-	f.StringVar(&opts.Listen, "listen", defaultListen, "public address (proxy mode), or the port the app binds (restart mode) [LISTEN]")
-	f.StringVar(&opts.Start, "start", supervise.DefaultCommand, "the command that starts the app, run with sh -c in the release folder")
-	f.StringVar(&opts.HealthPath, "health-path", "", "a path that must answer 2xx before the app takes traffic (empty: a TCP connect is enough)")
-	f.StringVar(&opts.Mode, "mode", modeProxy, "proxy (zero downtime) or restart (stop, then start; the app owns the port)")
-	f.DurationVar(&opts.StartTimeout, "start-timeout", defaultStartTimeout, "how long a new release may take to become healthy")
-	f.DurationVar(&opts.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long the old release may take to finish its requests")
-	f.DurationVar(&opts.StopTimeout, "stop-timeout", defaultStopTimeout, "how long after SIGTERM before SIGKILL")
-	f.DurationVar(&opts.StageTimeout, "stage-timeout", defaultStageTimeout, "how long a staged release (healthy, out of traffic) waits for ship's commit before it is stopped")
-	f.StringVar(&opts.LogFormat, "log-format", "text", "text or json")
-	f.StringVar(&opts.WebhookPath, "webhook-path", defaultWebhookPath, "path of the GitHub webhook on the public listener (on when WEBHOOK_SECRET is set)")
-	f.StringVar(&opts.WebhookListen, "webhook-listen", "", "serve the webhook on its own address instead (needed in restart mode, where the app owns the port)")
+	addFlags(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagError(err)} })
 	cmd.SetVersionTemplate("{{.Version}}")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetOut(d.stdout)
 	cmd.SetErr(d.stderr)
-	cmd.AddCommand(newHealthCmd(d, &opts.Root), newVersionCmd(d))
+	cmd.AddCommand(addFlags(newHealthCmd(d, &opts.Root)), addFlags(newVersionCmd(d)))
+	return cmd
+}
+
+// addFlags adds the flags of the table that cmd takes.
+func addFlags(cmd *cobra.Command) *cobra.Command {
+	table.AddFlags(cmd.Flags(), func(s *settings.Setting) bool { return s.Takes(cmd.Name()) })
 	return cmd
 }
 
 // flagError says in one line which flag was wrong, why, and what the flag is
 // for, instead of the library's wording after a page of usage.
 func flagError(err error) error {
-	var bad *pflag.InvalidValueError
-	var missing *pflag.ValueRequiredError
 	var unknown *pflag.NotExistError
-	switch {
-	case errors.As(err, &bad):
-		f, v := bad.GetFlag(), bad.GetValue()
-		why := strings.TrimSuffix(strings.TrimPrefix(errors.Unwrap(bad).Error(), "time: "), " "+strconv.Quote(v))
-		if f.Value.Type() == "duration" {
-			why += ": give a number with a unit, like 30s or 2m"
-		}
-		return fmt.Errorf("--%s %s: %s (--%s: %s)", f.Name, v, why, f.Name, f.Usage)
-	case errors.As(err, &missing):
-		f := missing.GetFlag()
-		return fmt.Errorf("--%s needs a value (--%s: %s)", f.Name, f.Name, f.Usage)
-	case errors.As(err, &unknown):
+	if errors.As(err, &unknown) {
 		return fmt.Errorf("%w; 'receiver --help' lists the flags", err)
 	}
-	return err
-}
-
-// applyEnv fills flags not given on the command line from the environment.
-func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
-	for name, env := range envFlags {
-		f := cmd.Flags().Lookup(name)
-		if f == nil || f.Changed {
-			continue
-		}
-		if v := getenv(env); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				return usageError{fmt.Errorf("%s=%q: %w", env, v, err)}
-			}
-		}
-	}
-	return nil
+	return settings.FlagError(err)
 }
 
 func (o *options) validate() error {

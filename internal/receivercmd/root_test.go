@@ -61,11 +61,16 @@ func TestFlags(t *testing.T) {
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantCode: 2, wantErr: "want text or json"},
 		{name: "unknown flag", args: []string{"--port", "3"}, wantCode: 2,
 			wantErr: "receiver: unknown flag: --port; 'receiver --help' lists the flags\n"},
-		{name: "duration without a unit", args: []string{"--start-timeout", "5"}, wantCode: 2,
-			wantErr: "receiver: --start-timeout 5: missing unit in duration: give a number with a unit, like 30s or 2m " +
-				"(--start-timeout: how long a new release may take to become healthy)\n"},
+		// One rule for durations, ship's and the receiver's: a bare number is seconds.
+		{name: "a duration without a unit is seconds", args: []string{"--start-timeout", "5"}, want: func(o *options) string {
+			if o.StartTimeout != 5*time.Second {
+				return "--start-timeout 5 is not 5s"
+			}
+			return ""
+		}},
 		{name: "bad duration", args: []string{"--stop-timeout", "soon"}, wantCode: 2,
-			wantErr: "receiver: --stop-timeout soon: invalid duration: give a number with a unit"},
+			wantErr: "receiver: --stop-timeout soon: want a duration such as 30s, 2m or 0 " +
+				"(--stop-timeout: how long after SIGTERM before SIGKILL (default 10s))\n"},
 		{name: "flag without its value", args: []string{"--root"}, wantCode: 2,
 			wantErr: "receiver: --root needs a value (--root: the app's folder"},
 		{name: "zero timeout", args: []string{"--drain-timeout", "0s"}, wantCode: 2, wantErr: "must be positive"},

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
@@ -24,6 +26,7 @@ type stage struct {
 	healthy  bool
 	after    time.Duration // how long it took to become healthy
 	commit   bool          // commit when healthy
+	commitAt time.Time     // commit at this moment (a fleet's), once healthy
 	record   bool          // a reload request: record its result (not the boot)
 	boot     bool
 	asked    bool // someone waits for answers under id
@@ -238,8 +241,20 @@ func (r *receiver) commitRequest(ctx context.Context, rq request) {
 	case !s.healthy:
 		s.commit = true // as soon as it is healthy
 	default:
+		if at := time.UnixMilli(rq.At); rq.At > 0 && time.Until(at) > 0 && time.Until(at) < release.MaxCommitDelay {
+			s.commitAt = at // the fleet's moment: the loop's timer commits
+			return
+		}
 		r.commitStage(ctx, s)
 	}
+}
+
+// commitDue is the timer of a commit set for a moment (see ReloadRequest.At).
+func (r *receiver) commitDue() <-chan time.Time {
+	if r.staged == nil || r.staged.commitAt.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(r.staged.commitAt))
 }
 
 // commitStage moves traffic to the staged instance; the old one drains in
@@ -270,19 +285,19 @@ func (r *receiver) commitStage(ctx context.Context, s *stage) {
 	}()
 }
 
-// drainDone records a switch once the old instance is gone.
+// drainDone records a switch once the old instance is gone: state.json and
+// the log first, then the answer, so that whoever reads the answer finds
+// them done.
 func (r *receiver) drainDone(res retireResult) {
 	s, a := res.s, res.a
 	a.Drained, a.Dropped = res.drained, res.dropped
-	r.answer(s.id, release.AnswerDrained, a)
 	r.log.Info("reload done", "id", s.id, "release", s.release, "healthy_after", s.after.Round(time.Millisecond),
 		"drained", a.Drained, "dropped", a.Dropped)
-	if s.boot {
-		return
+	if !s.boot {
+		r.record(release.ReloadResult{ID: s.id, Release: s.release, OK: true, Error: s.note, Started: s.started.UTC(),
+			Finished: time.Now().UTC(), HealthyAfter: a.HealthyAfter, Drained: a.Drained, Dropped: a.Dropped}, s.previous)
 	}
-	res2 := release.ReloadResult{ID: s.id, Release: s.release, OK: true, Error: s.note, Started: s.started.UTC(),
-		Finished: time.Now().UTC(), HealthyAfter: a.HealthyAfter, Drained: a.Drained, Dropped: a.Dropped}
-	r.record(res2, s.previous)
+	r.answer(s.id, release.AnswerDrained, a)
 }
 
 // abortStage stops a staged release; the answer is written once its
@@ -360,7 +375,27 @@ func (r *receiver) answer(id, word string, a release.Answer) {
 	a.ID, a.At = id, time.Now().UTC()
 	if err := release.WriteAnswer(r.fsys, r.l, word, a); err != nil {
 		r.log.Error("cannot write an answer: ship will not see it", "id", id, "word", word, "err", err)
+		return
 	}
+	nudge(r.l, id)
+}
+
+// nudge wakes the deploy waiting for an answer: a line in its run's words
+// FIFO (see host.sh's await_answer). Without one (no such run, nobody
+// reading) it does nothing: the deploy also looks every 2 seconds.
+func nudge(l release.Layout, id string) {
+	if strings.ContainsAny(id, "/.") {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(l.Run(id), "words"), os.O_WRONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return // not our FIFO: never write into a plain file
+	}
+	_, _ = f.Write([]byte("answer\n"))
 }
 
 // stagedState puts the staged release (or none) into state.json.

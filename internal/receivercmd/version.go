@@ -18,9 +18,10 @@ func versionText() string { return buildinfo.Read(Version).String("receiver") }
 
 func newVersionCmd(d deps) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the receiver's version, commit, date and Go version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the receiver's version, commit, date and Go version",
+		Example: "  receiver version\n  receiver --version",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprint(d.stdout, versionText())
 			return err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
+	"os"
 	"path/filepath"
 
 	shipdeploy "github.com/shipdeploy/ship/internal/deploy"
@@ -25,11 +25,24 @@ type pullSide struct {
 	puller *pull.Deployer
 }
 
-// newPullSide reads WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH and
-// GITHUB_REPOSITORY. Deploys go through the same pipeline and lock as
-// `ship deploy`, on this machine; the receiver's own reload loop then
-// switches to the new release.
-func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) *pullSide {
+// newPullSide reads WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH,
+// GITHUB_REPOSITORY and WEBHOOK_MAX_BODY. Deploys go through the same
+// pipeline and lock as `ship deploy`, on this machine; the receiver's own
+// reload loop then switches to the new release.
+// privateEnv are the receiver's own variables, read once at start: the app,
+// and the installs and builds of webhook deploys, must not inherit them (a
+// secret, a deploy key, a repository URL with a token).
+var privateEnv = []string{"WEBHOOK_SECRET", "GIT_SSH_KEY", "GIT_REPO", "GIT_KNOWN_HOSTS", "WEBHOOK_MAX_BODY", "GITHUB_REPOSITORY", "BRANCH"}
+
+// forgetPrivateEnv takes privateEnv out of the process's environment, which
+// every child process starts from.
+func forgetPrivateEnv() {
+	for _, k := range privateEnv {
+		_ = os.Unsetenv(k)
+	}
+}
+
+func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Logger) (*pullSide, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -39,9 +52,9 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	p.puller.Out = io.Discard // outcomes are logged; progress lines would break JSON logs
 
 	p.queue = webhook.NewQueue(func(ctx context.Context, req webhook.Request) (int, error) {
-		// A push that arrives after a newer one must not take the app back
-		// in time; a forced push means it.
-		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.Forced {
+		// A push must not take the app back in time, unless it is a forced
+		// push newer than every one before (never a late or replayed one).
+		if current, behind := p.puller.Behind(ctx, req.Commit); behind && !req.MayGoBack {
 			return 0, fmt.Errorf("%w: %s is an ancestor of %s, which is live (push with --force to deploy it)",
 				webhook.ErrSuperseded, req.Commit, current)
 		}
@@ -51,7 +64,10 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 		}
 		return res.Release, nil
 	}, log)
-	cfg := webhook.ConfigFromEnv(getenv)
+	cfg, err := webhook.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Queue, cfg.Logger = p.queue, log
 	cfg.DeliveriesFile = filepath.Join(l.ShipDir(), "webhook-deliveries")
 	cfg.Log = func(e release.LogEntry) {
@@ -62,23 +78,7 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	if h := webhook.New(cfg); h.Enabled() {
 		p.hook = h
 	}
-	return p
-}
-
-// route sends the webhook path to the hook and everything else to next.
-// A plain comparison, not a ServeMux: a mux would redirect unclean paths
-// that the app behind the proxy should see as they are.
-func (p *pullSide) route(path string, next http.Handler) http.Handler {
-	if p.hook == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == path {
-			p.hook.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return p, nil
 }
 
 // firstStart deploys the branch when nothing was ever deployed and GIT_REPO

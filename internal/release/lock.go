@@ -25,7 +25,7 @@ func (e *LockedError) Error() string {
 	}
 	h := e.Holder
 	return fmt.Sprintf("held by %s on %s (pid %d) since %s (%s ago): %s",
-		h.Who, h.From, h.PID, h.Since.UTC().Format(time.RFC3339),
+		h.Who, h.From, h.PID, TimeText(h.Since),
 		time.Since(h.Since).Round(time.Second), h.Command)
 }
 
@@ -139,4 +139,13 @@ func Unlock(fsys FS, l Layout, id string) error {
 func MarshalLine(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TimeText is how ship writes a moment for a person, everywhere (tables,
+// messages): local time with its zone. JSON keeps RFC 3339.
+func TimeText(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return t.Local().Format("02 Jan 15:04:05 MST")
 }

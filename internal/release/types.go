@@ -11,6 +11,10 @@ type Info struct {
 	Source  string    `json:"source,omitempty"` // repository URL, or "upload"
 	BuiltAt time.Time `json:"built_at"`
 	By      string    `json:"by,omitempty"` // "alice", "ci (run 8812)", "webhook (delivery …)"
+	// Dirty: an upload of a tree with uncommitted changes (DirtyFiles of
+	// them): Commit names what it was based on, not what it is.
+	Dirty      bool `json:"dirty,omitempty"`
+	DirtyFiles int  `json:"dirty_files,omitempty"`
 	// Seconds per stage, for `ship releases` and the audit trail.
 	Stages map[string]float64 `json:"stages,omitempty"`
 }
@@ -29,7 +33,14 @@ type Bad struct {
 type ReloadRequest struct {
 	ID      string `json:"id"`
 	Release int    `json:"release,omitempty"`
+	// At (COMMIT): move traffic at this moment, Unix milliseconds, so that
+	// the hosts of a fleet switch together; 0 or past: at once.
+	At int64 `json:"at,omitempty"`
 }
+
+// MaxCommitDelay bounds how far ahead a COMMIT's At may be: a later one
+// (a clock far off) is taken as "at once".
+const MaxCommitDelay = 5 * time.Second
 
 // Request kinds: the file names in releases/.
 const (

@@ -24,13 +24,14 @@ type keyring struct {
 	agent      []ssh.Signer
 	agentConn  net.Conn
 	passphrase string
+	ask        func(key string) (string, error)
 }
 
 func newKeyring(cfg *Config) (*keyring, error) {
-	k := &keyring{passphrase: cfg.Passphrase}
+	k := &keyring{passphrase: cfg.Passphrase, ask: cfg.AskPassphrase}
 	switch {
 	case cfg.KeyText != "":
-		s, err := parseKey(normalizeKeyText(cfg.KeyText), "(key text)", cfg.Passphrase)
+		s, err := k.parse(normalizeKeyText(cfg.KeyText), "(key text)")
 		if err != nil {
 			return nil, err
 		}
@@ -41,7 +42,7 @@ func newKeyring(cfg *Config) (*keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read key: %w", err)
 		}
-		s, err := parseKey(pem, name, cfg.Passphrase)
+		s, err := k.parse(pem, name)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +104,7 @@ func (k *keyring) signers(ep endpoint) ([]ssh.Signer, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("read key: %w", err)
 		}
-		s, err := parseKey(pem, name, k.passphrase)
+		s, err := parseKey(pem, name, k.passphrase) // default keys: no prompt
 		var pe *passphraseError
 		if errors.As(err, &pe) {
 			// Usable through the agent, perhaps; report it only when
@@ -135,6 +136,21 @@ func (e *passphraseError) Error() string {
 	return "key " + e.name + " is protected by a passphrase: set SHIP_SSH_PASSPHRASE or load it into ssh-agent"
 }
 
+// parse is parseKey, asking for the passphrase of a protected key when the
+// configured one is missing and someone can answer.
+func (k *keyring) parse(pem []byte, name string) (ssh.Signer, error) {
+	s, err := parseKey(pem, name, k.passphrase)
+	var pe *passphraseError
+	if k.ask == nil || !errors.As(err, &pe) {
+		return s, err
+	}
+	pass, aerr := k.ask(name)
+	if aerr != nil {
+		return nil, fmt.Errorf("key %s: %w", name, aerr)
+	}
+	return parseKey(pem, name, pass)
+}
+
 // parseKey parses a private key; name says where it came from in messages.
 func parseKey(pem []byte, name, passphrase string) (ssh.Signer, error) {
 	s, err := ssh.ParsePrivateKey(pem)
@@ -143,7 +159,7 @@ func parseKey(pem []byte, name, passphrase string) (ssh.Signer, error) {
 	case err == nil:
 		return s, nil
 	case !errors.As(err, &missing):
-		return nil, fmt.Errorf("parse key %s: %w", name, err)
+		return nil, keyFormatError(name, pem, err)
 	case passphrase == "":
 		return nil, &passphraseError{name}
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	KeyFile    string
 	KeyText    string
 	Passphrase string
+	// AskPassphrase, when set, is asked for the passphrase of a protected
+	// key that Passphrase does not open (a terminal's prompt).
+	AskPassphrase func(key string) (string, error)
 
 	// KnownHostsFile and KnownHostsText (a known_hosts file's content) hold
 	// the host keys to trust. With neither, ~/.ssh/known_hosts is used.

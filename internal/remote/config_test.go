@@ -176,3 +176,23 @@ func TestNormalizeKeyText(t *testing.T) {
 		}
 	}
 }
+
+// A name written on a Host line is an alias; a name only a wildcard or a
+// negation matches is not.
+func TestHasHostAlias(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	if HasHostAlias("web1") {
+		t.Error("an alias without an ssh config")
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".ssh", "conf.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(home, ".ssh", "conf.d", "more"), []byte("Host included\n  HostName 10.0.0.3\n"), 0o600)
+	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Include conf.d/*\nHost web1 Web2 !skip\n  HostName 10.0.0.1\nHost app-*\n  Port 2200\n"), 0o600)
+	for name, want := range map[string]bool{"web1": true, "web2": true, "included": true, "app-x": false, "skip": false, "prdo": false} {
+		if got := HasHostAlias(name); got != want {
+			t.Errorf("HasHostAlias(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

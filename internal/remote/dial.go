@@ -31,6 +31,7 @@ type Client struct {
 	conn  *ssh.Client
 	jumps []*ssh.Client // bastions, nearest first
 
+	sftpOnce sync.Once     // the SFTP session starts at the first file operation
 	sftpDone chan struct{} // closed when sftpc/sftpErr are set
 	sftpc    *sftp.Client
 	sftpErr  error
@@ -97,7 +98,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// Both take a round trip or more: start them now so that the first
 	// Run and the first file operation find them ready.
-	go c.startSFTP()
 	go c.refill()
 	return c, nil
 }
@@ -121,7 +121,7 @@ func hop(ctx context.Context, cfg *Config, hk *hostKeys, keys *keyring, via *ssh
 		conn, err = via.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, timeoutErr(ctx, cfg.Timeout, err))
+		return nil, dialError(ep, timeoutErr(ctx, cfg.Timeout, err))
 	}
 	// A server that accepts but never speaks must not hang us: the
 	// deadline covers TCP conns, closing on ctx covers channels too (they

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,10 @@ func TestKeys(t *testing.T) {
 			"key " + protected + " is protected by a passphrase: set SHIP_SSH_PASSPHRASE or load it into ssh-agent"},
 		{"protected key with passphrase", func(_ *testing.T, c *remote.Config) { c.KeyFile, c.Passphrase = protected, "open sesame" }, ""},
 		{"protected key, wrong passphrase", func(_ *testing.T, c *remote.Config) { c.KeyFile, c.Passphrase = protected, "nope" }, "wrong passphrase"},
+		{"a public key given as the key", func(_ *testing.T, c *remote.Config) { c.KeyFile = stranger + ".pub" },
+			stranger + ".pub is a public key (it starts with \"ssh-ed25519\"): give the private key"},
+		{"a file that is no key", func(_ *testing.T, c *remote.Config) { c.KeyFile = s.KnownHostsFile },
+			"is not a private key (no -----BEGIN"},
 		{"key the server does not know", func(_ *testing.T, c *remote.Config) { c.KeyFile = stranger },
 			"the server accepted none of the keys offered (" + stranger + ")"},
 		{"default key in ~/.ssh", func(t *testing.T, c *remote.Config) {
@@ -236,5 +241,38 @@ func TestDialTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Dial gave up after %s, want about 300ms", d)
+	}
+}
+
+// Connection failures say what failed and what to try, not the network
+// layer's words.
+func TestDialErrors(t *testing.T) {
+	s := testenv.StartSSHD(t) // for a key and known hosts only
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for _, tt := range []struct {
+		name, target string
+		want         []string
+	}{
+		{"refused", fmt.Sprintf("%s@127.0.0.1:%d", s.User, closed), []string{"refused the connection on port " + strconv.Itoa(closed), "is sshd running there"}},
+		{"unknown host", s.User + "@nosuchhost.invalid:22", []string{"the host \"nosuchhost.invalid\""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := s.Config()
+			cfg.Target, cfg.Timeout = tt.target, 5*time.Second
+			_, err := remote.Dial(testContext(t), cfg)
+			for _, want := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Dial: %v, want it to say %q", err, want)
+				}
+			}
+			if err != nil && strings.Contains(err.Error(), "dial tcp") {
+				t.Errorf("Dial: %v: the network's words, not ours", err)
+			}
+		})
 	}
 }

@@ -19,7 +19,9 @@ import (
 // default; AppendFile writes no more at once, so its pieces stay in order.
 const sftpChunk = 32 * 1024
 
-// startSFTP opens the SFTP session; Dial runs it in the background.
+// startSFTP opens the SFTP session, at the first file operation: a deploy
+// needs none (its script does the file work), and an sshd spends a channel
+// and a subsystem on each.
 func (c *Client) startSFTP() {
 	// Concurrent writes keep large files from paying a round trip per
 	// 32 KiB; WriteFile removes its temp file on any failure, and
@@ -36,6 +38,7 @@ func (c *Client) startSFTP() {
 }
 
 func (c *Client) sftp() (*sftp.Client, error) {
+	c.sftpOnce.Do(c.startSFTP)
 	<-c.sftpDone
 	if c.sftpErr != nil && c.isDead() {
 		return nil, fmt.Errorf("%w (%v)", c.lost(), c.sftpErr)

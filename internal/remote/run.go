@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/shipdeploy/ship/internal/host"
+	"github.com/shipdeploy/ship/internal/shell"
 )
 
 // A command costs one round trip when a spare session channel is ready: the
@@ -141,6 +142,14 @@ const (
 	killTimeout = 5 * time.Second
 )
 
+// remoteCommand is what sshd hands to the user's login shell: /bin/sh
+// running the script, whatever that shell is (bash forks cost more than
+// dash's, and fish or zsh read sh differently), as the same process (exec).
+// The script's first line prints that process's pid for kill.
+func remoteCommand(script string) string {
+	return "exec /bin/sh -c " + shell.Quote(pidLine+script)
+}
+
 // exec runs cmd on the fresh channel s and closes it.
 func (c *Client) exec(ctx context.Context, s *session, cmd host.Command) error {
 	// After exec returns, late output is dropped and stdin is no longer
@@ -159,7 +168,7 @@ func (c *Client) exec(ctx context.Context, s *session, cmd host.Command) error {
 
 	started := make(chan error, 1)
 	go func() {
-		ok, err := s.ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{pidLine + cmd.Script}))
+		ok, err := s.ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{remoteCommand(cmd.Script)}))
 		switch {
 		case err != nil:
 			started <- errStale

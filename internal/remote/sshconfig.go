@@ -226,3 +226,21 @@ func wildcardMatch(pattern, s string) bool {
 	}
 	return p == len(pattern)
 }
+
+// HasHostAlias reports whether the ssh config (~/.ssh/config and what it
+// includes) names host on a Host line, written out rather than matched by a
+// wildcard: a name someone gave a server, which ship may take as a TARGET.
+func HasHostAlias(host string) bool {
+	sc, err := loadSSHConfig("")
+	if err != nil {
+		return false
+	}
+	for _, b := range sc.blocks {
+		for _, p := range b.patterns {
+			if strings.EqualFold(p, host) {
+				return true
+			}
+		}
+	}
+	return false
+}

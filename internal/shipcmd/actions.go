@@ -24,35 +24,22 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/github"
 	"github.com/shipdeploy/ship/internal/release"
 )
 
-const (
-	flagEnvironment    = "environment"
-	flagEnvironmentURL = "environment-url"
-	flagGitHubToken    = "github-token"
-)
-
 // secretEnv are the variables whose values are masked in the Actions log
-// before ship prints anything.
-var secretEnv = []string{"SHIP_SSH_KEY", "SHIP_SSH_PASSPHRASE", "GIT_SSH_KEY", "WEBHOOK_SECRET", "GITHUB_TOKEN"}
+// before ship prints anything: the tables' secrets, and the receiver's.
+// A function, not a variable: the tables are filled as the package starts.
+func secretEnv() []string { return append(secretVariables(), "GIT_SSH_KEY") }
 
 // minKeyLineMask: lines of a multi-line secret (a PEM key) shorter than this
 // are not masked: a key's last line can be a few characters that also occur
 // everywhere in a log, and masking them would garble it while hiding nothing
 // that matters.
 const minKeyLineMask = 4
-
-// addGitHubFlags adds deploy's flags for GitHub Deployments.
-func addGitHubFlags(fl *pflag.FlagSet) {
-	fl.String(flagEnvironment, "", "GitHub environment the deployment is recorded in (default production; needs a token)")
-	fl.String(flagEnvironmentURL, "", "URL of the deployed app: the deployment's environment_url and the Actions output url")
-	fl.String(flagGitHubToken, "", "token for GitHub Deployments (deployments: write); none: nothing is recorded [GITHUB_TOKEN]")
-}
 
 // ciRun is one `ship deploy` as GitHub sees it: the Actions log, summary and
 // outputs, and the deployment with its statuses. Outside Actions and without
@@ -77,20 +64,19 @@ type ciRun struct {
 // fences foreign lines.
 func (a *app) startCI(cmd *cobra.Command, progress io.Writer) (*ciRun, io.Writer) {
 	c := &ciRun{actions: a.getenv("GITHUB_ACTIONS") == "true", getenv: a.getenv, out: progress, stderr: a.stderr}
-	fl := cmd.Flags()
-	c.environment, _ = fl.GetString(flagEnvironment)
-	c.environmentURL, _ = fl.GetString(flagEnvironmentURL)
-	token, _ := fl.GetString(flagGitHubToken)
-	if token == "" {
-		token = a.getenv("GITHUB_TOKEN")
-	}
+	// Flags and variables only: these have no ship.yml key, and a mistake
+	// elsewhere is reported by the deploy's own settling.
+	env, _ := table.EnvLayer(a.getenv)
+	v := table.Resolve(table.FlagLayer(cmd.Flags()), env)
+	c.environment, c.environmentURL = optEnvironment.From(v), optEnvironmentURL.From(v)
+	token := optGitHubToken.From(v)
 	c.gh = github.FromEnv(a.getenv)
 	c.gh.Token = token
 	if !c.actions {
 		return c, progress
 	}
 	secrets := []string{token}
-	for _, name := range secretEnv {
+	for _, name := range secretEnv() {
 		secrets = append(secrets, a.getenv(name))
 	}
 	maskSecrets(progress, secrets)
@@ -99,14 +85,14 @@ func (a *app) startCI(cmd *cobra.Command, progress io.Writer) (*ciRun, io.Writer
 }
 
 // reporter starts the GitHub deployment and returns the Actions reporter,
-// or nil outside Actions (the text reporter).
+// or outside Actions the text reporter (live lines on a terminal).
 func (c *ciRun) reporter(ctx context.Context, opts deploy.Options) deploy.Reporter {
 	if c.commit == "" {
 		c.commit = c.deployedRef(opts)
 	}
 	c.startDeployment(ctx)
 	if !c.actions {
-		return nil
+		return deploy.NewReporter(c.out, opts.Verbose)
 	}
 	c.rep = newActionsReporter(c.out)
 	return c.rep

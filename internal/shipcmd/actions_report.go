@@ -123,8 +123,11 @@ func (r *actionsReporter) Note(host, msg string) {
 	guardLine(r.w, "  "+msg)
 }
 
-func (r *actionsReporter) Done(res *deploy.FleetResult) {
+func (r *actionsReporter) End(res *deploy.FleetResult, err error) {
 	r.flush()
+	if err != nil || res == nil || len(res.Hosts) == 0 {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	where := res.Hosts[0].Target

@@ -4,182 +4,148 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"strconv"
 	"strings"
-	"time"
+	"text/tabwriter"
 
-	"gopkg.in/yaml.v3"
+	"github.com/spf13/cobra"
+
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
-// fileConfig is ship.yml. Every field is optional; a target's fields win
-// over the top-level ones.
-//
-//	repo: git@github.com:acme/shop.git
-//	path: /app
-//	shared: [.env, uploads/]
-//	targets:
-//	  prod:
-//	    hosts: [deploy@203.0.113.10, deploy@203.0.113.11]
-//	    jump: bastion.example.com
-type fileConfig struct {
-	Settings `yaml:",inline"`
-	Targets  map[string]targetConfig `yaml:"targets"`
+// configView is `ship config --json`.
+type configView struct {
+	File     string        `json:"file"` // "" when none was found
+	Target   string        `json:"target,omitempty"`
+	Hosts    []string      `json:"hosts,omitempty"`
+	Targets  []string      `json:"targets"`
+	Settings []settingView `json:"settings"`
 }
 
-type targetConfig struct {
-	Settings `yaml:",inline"`
-	Hosts    []string `yaml:"hosts"`
+// settingView is one setting's value; a secret's is "(set, hidden)" or "".
+type settingView struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	From   string `json:"from"`
+	Secret bool   `json:"secret,omitempty"`
 }
 
-// Settings are the values that flags, SHIP_* variables and ship.yml share.
-// Pointers tell "not given" from a zero value.
-type Settings struct {
-	Path       *string   `yaml:"path"`
-	Repo       *string   `yaml:"repo"`
-	Ref        *string   `yaml:"ref"`
-	Keep       *int      `yaml:"keep"`
-	Install    *string   `yaml:"install"`
-	Build      *string   `yaml:"build"`
-	Shared     *[]string `yaml:"shared"`
-	Wait       *string   `yaml:"wait"`
-	LockWait   *string   `yaml:"lock_wait"`
-	User       *string   `yaml:"user"`
-	Port       *int      `yaml:"port"`
-	Jump       *string   `yaml:"jump"`
-	Key        *string   `yaml:"key"`
-	KnownHosts *string   `yaml:"known_hosts"`
-	Timeout    *string   `yaml:"timeout"`
-	Parallel   *int      `yaml:"parallel"`
-}
+func (a *app) newConfigCmd() *cobra.Command {
+	var check, jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "config [TARGET]",
+		Short: "Show the settings a command would use and where each came from; check ship.yml",
+		Long: `config prints every setting with its value and where the value came from: a
+flag, a SHIP_* variable, the target's section of ship.yml, ship.yml's top
+level, or the default. Secrets show only whether they are set. config takes
+every settings flag, so a flag's effect can be seen before it is used.
 
-// overlay returns s with every field that o sets taken from o.
-func (s Settings) overlay(o Settings) Settings {
-	if o.Path != nil {
-		s.Path = o.Path
-	}
-	if o.Repo != nil {
-		s.Repo = o.Repo
-	}
-	if o.Ref != nil {
-		s.Ref = o.Ref
-	}
-	if o.Keep != nil {
-		s.Keep = o.Keep
-	}
-	if o.Install != nil {
-		s.Install = o.Install
-	}
-	if o.Build != nil {
-		s.Build = o.Build
-	}
-	if o.Shared != nil {
-		s.Shared = o.Shared
-	}
-	if o.Wait != nil {
-		s.Wait = o.Wait
-	}
-	if o.LockWait != nil {
-		s.LockWait = o.LockWait
-	}
-	if o.User != nil {
-		s.User = o.User
-	}
-	if o.Port != nil {
-		s.Port = o.Port
-	}
-	if o.Jump != nil {
-		s.Jump = o.Jump
-	}
-	if o.Key != nil {
-		s.Key = o.Key
-	}
-	if o.KnownHosts != nil {
-		s.KnownHosts = o.KnownHosts
-	}
-	if o.Timeout != nil {
-		s.Timeout = o.Timeout
-	}
-	if o.Parallel != nil {
-		s.Parallel = o.Parallel
-	}
-	return s
-}
-
-// loadConfig reads ship.yml; a missing file is no error unless it was named
-// explicitly.
-func loadConfig(name string, explicit bool) (*fileConfig, error) {
-	data, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) && !explicit {
-		return &fileConfig{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	var c fileConfig
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w (see `ship deploy --help` for the fields)", name, err)
-	}
-	return &c, nil
-}
-
-// envSettings reads SHIP_* variables.
-func envSettings(getenv func(string) string) (Settings, error) {
-	var s Settings
-	str := func(name string) *string {
-		if v := getenv(name); v != "" {
-			return &v
-		}
-		return nil
-	}
-	s.Path, s.Repo, s.Ref = str("SHIP_PATH"), str("SHIP_REPO"), str("SHIP_REF")
-	s.Install, s.Build = str("SHIP_INSTALL"), str("SHIP_BUILD")
-	s.Wait, s.LockWait, s.Timeout = str("SHIP_WAIT"), str("SHIP_LOCK_WAIT"), str("SHIP_TIMEOUT")
-	s.User, s.Jump, s.Key = str("SHIP_USER"), str("SHIP_JUMP"), str("SHIP_SSH_KEY_FILE")
-	s.KnownHosts = str("SHIP_KNOWN_HOSTS_FILE")
-	for name, dst := range map[string]**int{"SHIP_KEEP": &s.Keep, "SHIP_PORT": &s.Port, "SHIP_PARALLEL": &s.Parallel} {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return s, fmt.Errorf("%s=%q is not a number", name, v)
+With --check it reads ship.yml and reports every mistake in it (an unknown
+key, with the nearest known one; a value of the wrong kind; a target without
+hosts), and exits 2 if there is one.`,
+		Example: `  ship config                  # ship.yml's top level, SHIP_* variables and defaults
+  ship config prod             # what ship deploy prod would use
+  ship config prod --wait 5m   # with a flag
+  ship config --check          # exit 2, with the reasons, if ship.yml has a mistake`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return &usageError{cmd: "config", err: errors.New("too many arguments: config [TARGET]")}
 			}
-			*dst = &n
-		}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target := ""
+			if len(args) == 1 {
+				target = args[0]
+			}
+			if check {
+				return a.checkConfig(cmd)
+			}
+			view, err := a.configView(cmd, target)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return a.writeJSON(view)
+			}
+			return printConfig(a.stdout, view)
+		},
+		ValidArgsFunction: a.completeTargets,
 	}
-	if v := getenv("SHIP_SHARED"); v != "" {
-		list := strings.Fields(strings.ReplaceAll(v, ",", " "))
-		s.Shared = &list
-	}
-	return s, nil
+	cmd.Flags().BoolVar(&check, "check", false, "check ship.yml and report every mistake (exit 2 if there is one)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	table.AddFlags(cmd.Flags(), func(*settings.Setting) bool { return true })
+	return cmd
 }
 
-func strOr(p *string, def string) string {
-	if p != nil {
-		return *p
-	}
-	return def
-}
-
-func intOr(p *int, def int) int {
-	if p != nil {
-		return *p
-	}
-	return def
-}
-
-func durOr(p *string, def time.Duration, what string) (time.Duration, error) {
-	if p == nil {
-		return def, nil
-	}
-	d, err := time.ParseDuration(*p)
+// checkConfig is `ship config --check`.
+func (a *app) checkConfig(cmd *cobra.Command) error {
+	_, f, err := a.loadSettings(cmd)
 	if err != nil {
-		if n, nerr := strconv.Atoi(*p); nerr == nil {
-			return time.Duration(n) * time.Second, nil
-		}
-		return 0, fmt.Errorf("%s %q is not a duration (examples: 60s, 2m, 0)", what, *p)
+		return err
 	}
-	return d, nil
+	if f.path == "" {
+		return configError{fmt.Errorf("no %s to check: none in %s (name one with --config FILE or SHIP_CONFIG)", shipFileName, f.looked)}
+	}
+	targets := "no targets"
+	if len(f.names) > 0 {
+		targets = "targets " + strings.Join(f.names, ", ")
+	}
+	fmt.Fprintf(a.stdout, "✓ %s: no mistakes (%s)\n", f.path, targets)
+	return nil
+}
+
+// configView settles the settings as a command given target would.
+func (a *app) configView(cmd *cobra.Command, target string) (configView, error) {
+	base, f, err := a.loadSettings(cmd)
+	if err != nil {
+		return configView{}, err
+	}
+	view := configView{File: f.path, Target: target, Targets: append([]string{}, f.names...)}
+	layers := append(base, f.top)
+	if target != "" {
+		hosts, section, err := f.hostsOf(target)
+		if err != nil {
+			return view, configError{err}
+		}
+		view.Hosts = hosts
+		if section != nil {
+			layers = append(layers, *section)
+		}
+	}
+	for _, v := range table.Resolve(layers...).All() {
+		sv := settingView{Name: v.Setting.Name, Value: v.Text(), From: v.From(), Secret: v.Setting.Secret}
+		if v.Setting == optConfig.Setting() && v.Source == settings.Default {
+			sv.Value = f.path // the file found
+		}
+		view.Settings = append(view.Settings, sv)
+	}
+	return view, nil
+}
+
+func printConfig(w io.Writer, view configView) error {
+	file := view.File
+	if file == "" {
+		file = "none found"
+	}
+	fmt.Fprintf(w, "  %-9s %s\n", shipFileName, file)
+	if len(view.Targets) > 0 {
+		fmt.Fprintf(w, "  %-9s %s\n", "targets", strings.Join(view.Targets, ", "))
+	}
+	if view.Target != "" {
+		fmt.Fprintf(w, "  %-9s %s: %s\n", "target", view.Target, strings.Join(view.Hosts, ", "))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SETTING\tVALUE\tFROM")
+	for _, s := range view.Settings {
+		value := s.Value
+		if value == "" && s.From == "default" {
+			value = table.Lookup(s.Name).Default() // what the empty default means
+		}
+		if value == "" {
+			value = "—"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Name, value, s.From)
+	}
+	return tw.Flush()
 }

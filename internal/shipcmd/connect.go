@@ -4,95 +4,126 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/remote"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
-// defaultTimeout bounds connecting and the SSH handshake.
-const defaultTimeout = 15 * time.Second
-
-// resolve settles the settings for one TARGET argument and returns the
+// settle resolves the settings for one TARGET argument and returns the
 // hosts it names: a ship.yml target's hosts, or the argument itself.
-func (a *app) resolve(cmd *cobra.Command, target string) (Settings, []string, error) {
-	file, err := loadConfig(a.global.configFile, cmd.Flags().Changed("config"))
+func (a *app) settle(cmd *cobra.Command, target string) (*settings.Values, []string, error) {
+	base, f, err := a.loadSettings(cmd)
 	if err != nil {
-		return Settings{}, nil, err
+		return nil, nil, err
 	}
-	s := file.Settings
-	hosts := []string{target}
-	if t, ok := file.Targets[target]; ok {
-		s = s.overlay(t.Settings)
-		hosts = t.Hosts
-		if len(hosts) == 0 {
-			return s, nil, fmt.Errorf("target %q in %s has no hosts", target, a.global.configFile)
+	hosts, section, err := f.hostsOf(target)
+	if err != nil {
+		return nil, nil, configError{err}
+	}
+	layers := append(base, f.top)
+	if section != nil {
+		layers = append(layers, *section)
+	}
+	return table.Resolve(layers...), hosts, nil
+}
+
+// loadSettings reads what every target shares: the flags, the SHIP_*
+// variables and ship.yml.
+func (a *app) loadSettings(cmd *cobra.Command) ([]settings.Layer, *shipFile, error) {
+	flags := table.FlagLayer(cmd.Flags())
+	env, err := table.EnvLayer(a.getenv)
+	if err != nil {
+		return nil, nil, configError{err}
+	}
+	base := []settings.Layer{flags, env}
+	f, err := a.shipFile(table.Resolve(base...))
+	if err != nil {
+		return nil, nil, configError{err}
+	}
+	return base, f, nil
+}
+
+// shipFile reads the ship.yml that --config or SHIP_CONFIG names, which
+// must exist, or else the one found from the working folder up.
+func (a *app) shipFile(v *settings.Values) (*shipFile, error) {
+	wd := a.workDir()
+	if optConfig.Given(v) {
+		name := optConfig.From(v)
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(wd, name)
 		}
+		f, err := loadShipFile(name, optConfig.From(v))
+		if _, ok := settings.AsProblems(err); err != nil && !ok {
+			return nil, fmt.Errorf("%w (named by %s)", err, v.Get("config").From())
+		}
+		return f, err
 	}
-	env, err := envSettings(a.getenv)
+	found, looked := findShipFile(wd)
+	if found == "" {
+		return &shipFile{looked: looked}, nil
+	}
+	shown := found
+	if rel, err := filepath.Rel(wd, found); err == nil {
+		shown = rel
+	}
+	return loadShipFile(found, shown)
+}
+
+// workDir is where ship runs: ship.yml, and a relative --config, are found
+// from it (tests give each app its own).
+func (a *app) workDir() string {
+	if a.wd != "" {
+		return a.wd
+	}
+	wd, err := os.Getwd()
 	if err != nil {
-		return s, nil, err
+		return "."
 	}
-	s = s.overlay(env).overlay(a.flagSettings(cmd))
-	return s, hosts, nil
+	return wd
 }
 
-// flagSettings holds the global flags that were given.
-func (a *app) flagSettings(cmd *cobra.Command) Settings {
-	var s Settings
-	f := cmd.Flags()
-	g := a.global
-	if f.Changed("path") {
-		s.Path = &g.path
+// dial connects to one host: "local" is this machine, anything else SSH;
+// with a container set, the host is that container on the machine.
+func (a *app) dial(ctx context.Context, target string, s *settings.Values) (host.Host, error) {
+	h, err := a.dialMachine(ctx, target, s)
+	name := optContainer.From(s)
+	if err != nil || name == "" {
+		return h, err
 	}
-	if f.Changed("user") {
-		s.User = &g.user
+	c, err := host.OpenContainer(ctx, h, optEngine.From(s), name)
+	if err != nil {
+		h.Close()
+		return nil, err
 	}
-	if f.Changed("port") {
-		s.Port = &g.port
-	}
-	if f.Changed("key") {
-		s.Key = &g.key
-	}
-	if f.Changed("known-hosts") {
-		s.KnownHosts = &g.knownHosts
-	}
-	if f.Changed("jump") {
-		s.Jump = &g.jump
-	}
-	if f.Changed("timeout") {
-		s.Timeout = &g.timeout
-	}
-	return s
+	return c, nil
 }
 
-// dial connects to one host: "local" is this machine, anything else SSH.
-func (a *app) dial(ctx context.Context, target string, s Settings) (host.Host, error) {
+func (a *app) dialMachine(ctx context.Context, target string, s *settings.Values) (host.Host, error) {
 	if target == "local" {
 		return host.Local{}, nil
 	}
-	timeout, err := durOr(s.Timeout, defaultTimeout, "--timeout")
-	if err != nil {
-		return nil, err
-	}
-	if s.Port != nil && !hasPort(target) {
-		target = withPort(target, *s.Port)
+	if port := optPort.From(s); port != 0 && !hasPort(target) {
+		target = withPort(target, port)
 	}
 	c, err := remote.Dial(ctx, remote.Config{
 		Target:                target,
-		User:                  strOr(s.User, ""),
-		KeyFile:               strOr(s.Key, ""),
-		KeyText:               a.getenv("SHIP_SSH_KEY"),
-		Passphrase:            a.getenv("SHIP_SSH_PASSPHRASE"),
-		KnownHostsFile:        strOr(s.KnownHosts, ""),
-		KnownHostsText:        a.getenv("SHIP_KNOWN_HOSTS"),
-		InsecureIgnoreHostKey: a.global.insecure,
-		Jump:                  strOr(s.Jump, ""),
-		Timeout:               timeout,
+		User:                  optUser.From(s),
+		KeyFile:               optKey.From(s),
+		KeyText:               optKeyText.From(s),
+		Passphrase:            optPassphrase.From(s),
+		AskPassphrase:         a.passphrasePrompt(),
+		KnownHostsFile:        optKnownHosts.From(s),
+		KnownHostsText:        optKnownHostsText.From(s),
+		InsecureIgnoreHostKey: optInsecure.From(s),
+		Jump:                  optJump.From(s),
+		Timeout:               optTimeout.From(s),
 		Warn:                  a.stderr,
 	})
 	if err != nil {
@@ -128,8 +159,8 @@ func withPort(target string, port int) string {
 }
 
 // withHost dials target, runs fn, and closes the connection.
-func (a *app) withHost(ctx context.Context, cmd *cobra.Command, target string, fn func(h host.Host, s Settings) error) error {
-	s, hosts, err := a.resolve(cmd, target)
+func (a *app) withHost(ctx context.Context, cmd *cobra.Command, target string, fn func(h host.Host, s *settings.Values) error) error {
+	s, hosts, err := a.settle(cmd, target)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -14,17 +15,15 @@ import (
 
 	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
+// deployFlags are deploy's flags outside the settings table: what this
+// one run sends and how it prints.
 type deployFlags struct {
-	repo, ref, upload string
-	keep              int
-	install, build    string
-	shared            []string
-	wait, lockWait    string
-	parallel          int
-	canary            bool
-	jsonOut           bool
+	upload  string
+	jsonOut bool
+	verbose bool
 }
 
 func (a *app) newDeployCmd() *cobra.Command {
@@ -59,57 +58,10 @@ the others follow only if it is healthy.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.repo, "repo", "", "repository URL the hosts fetch from [SHIP_REPO]")
-	fl.StringVar(&f.ref, "ref", "", "branch, tag or commit to deploy (default main) [SHIP_REF]")
 	fl.StringVar(&f.upload, "upload", "", "send this local folder instead of fetching (skips .git and node_modules)")
-	fl.IntVar(&f.keep, "keep", 0, "finished releases to keep (default 4) [SHIP_KEEP]")
-	fl.StringVar(&f.install, "install", "", `install command, run in the release ("-" skips; default "bun install") [SHIP_INSTALL]`)
-	fl.StringVar(&f.build, "build", "", `build command ("-" skips; default "bun run build") [SHIP_BUILD]`)
-	fl.StringSliceVar(&f.shared, "shared", nil, "entries of shared/ to link into each release (folders end in /; default: all) [SHIP_SHARED]")
-	fl.StringVar(&f.wait, "wait", "", "how long the new release may take to be staged and healthy; 0 switches without waiting (default 60s) [SHIP_WAIT]")
-	fl.StringVar(&f.lockWait, "lock-wait", "", "how long to wait for another deploy's lock (default 0: fail at once) [SHIP_LOCK_WAIT]")
-	fl.IntVar(&f.parallel, "parallel", 0, "hosts that prepare at once (default 0: all) [SHIP_PARALLEL]")
-	fl.BoolVar(&f.canary, "canary", false, "take the first host through both phases alone; the others follow if it is healthy")
 	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON document with the result on stdout (progress goes to stderr)")
-	addGitHubFlags(fl) // actions.go
-	return cmd
-}
-
-func (a *app) deploySettings(cmd *cobra.Command, f *deployFlags, target string) (Settings, []string, error) {
-	s, hosts, err := a.resolve(cmd, target)
-	if err != nil {
-		return s, nil, err
-	}
-	fl := cmd.Flags()
-	var o Settings
-	if fl.Changed("repo") {
-		o.Repo = &f.repo
-	}
-	if fl.Changed("ref") {
-		o.Ref = &f.ref
-	}
-	if fl.Changed("keep") {
-		o.Keep = &f.keep
-	}
-	if fl.Changed("install") {
-		o.Install = &f.install
-	}
-	if fl.Changed("build") {
-		o.Build = &f.build
-	}
-	if fl.Changed("shared") {
-		o.Shared = &f.shared
-	}
-	if fl.Changed("wait") {
-		o.Wait = &f.wait
-	}
-	if fl.Changed("lock-wait") {
-		o.LockWait = &f.lockWait
-	}
-	if fl.Changed("parallel") {
-		o.Parallel = &f.parallel
-	}
-	return s.overlay(o), hosts, nil
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show the target's output as it comes")
+	return a.addSettingFlags(cmd)
 }
 
 func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags, args []string) (err error) {
@@ -122,19 +74,25 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 	defer func() { ci.finish(ctx, res, err) }()
 	targets, opts, err := a.fleetPlan(cmd, f, args, progress)
 	if err != nil {
+		if f.jsonOut { // one document, whatever happened
+			_ = a.writeJSON(resultDocument(nil, err))
+		}
 		return err
 	}
 	opts.Command = commandLine(cmd, args)
-	opts.Canary = f.canary
 	opts.Report = ci.reporter(ctx, opts)
-	res, err = deploy.Fleet(ctx, targets, opts)
+	run := deploy.Fleet
+	if a.fleet != nil {
+		run = a.fleet
+	}
+	res, err = run(ctx, targets, opts)
 	if f.jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
 			err = jerr
 		}
 	}
 	if err != nil {
-		a.explainFailure(a.stderr, "deploy", args, res, err)
+		a.explainFailure(printable{a.stderr}, "deploy", args, res, err)
 		return reportedError{err}
 	}
 	return nil
@@ -147,7 +105,7 @@ func (a *app) fleetPlan(cmd *cobra.Command, f *deployFlags, args []string, progr
 	var first deploy.Options
 	seen := map[string]bool{}
 	for i, arg := range args {
-		s, hosts, err := a.deploySettings(cmd, f, arg)
+		s, hosts, err := a.settle(cmd, arg)
 		if err != nil {
 			return nil, first, err
 		}
@@ -168,11 +126,36 @@ func (a *app) fleetPlan(cmd *cobra.Command, f *deployFlags, args []string, progr
 			targets = append(targets, a.target(hs, s))
 		}
 	}
+	repo, err := localRepo(first.Repo, a.workDir(), targets)
+	if err != nil {
+		return nil, first, &usageError{cmd: "deploy", err: err}
+	}
+	first.Repo = repo
 	return targets, first, nil
 }
 
+// localRepo settles a --repo that is a relative path: a folder where ship
+// runs. For `local` it is made absolute (the deploy runs elsewhere); the
+// servers of an SSH target cannot see it: that is an error that says what
+// to do. A URL, an scp-like host:path, and an absolute path (a folder on
+// the servers) are left as they are.
+func localRepo(repo, wd string, targets []deploy.Target) (string, error) {
+	if repo == "" || filepath.IsAbs(repo) || strings.Contains(repo, "://") {
+		return repo, nil
+	}
+	if i := strings.IndexByte(repo, ':'); i > 0 && !strings.Contains(repo[:i], "/") {
+		return repo, nil // user@host:path, host:path
+	}
+	for _, t := range targets {
+		if t.Name != "local" {
+			return "", fmt.Errorf("--repo %s is a folder on this machine, which the servers cannot fetch from: send it with --upload %s, or give a URL the servers can reach (git@github.com:you/app.git)", repo, repo)
+		}
+	}
+	return filepath.Join(wd, repo), nil
+}
+
 // target is one host as the deploy package reaches it.
-func (a *app) target(hs string, s Settings) deploy.Target {
+func (a *app) target(hs string, s *settings.Values) deploy.Target {
 	return deploy.Target{Name: hs, Dial: func(ctx context.Context) (host.Host, error) { return a.dial(ctx, hs, s) }}
 }
 
@@ -183,36 +166,30 @@ func sameDeploy(x, y deploy.Options) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-func (a *app) deployOptions(s Settings, f *deployFlags, progress io.Writer) (deploy.Options, error) {
-	wait, err := durOr(s.Wait, deploy.DefaultWait, "--wait")
-	if err != nil {
-		return deploy.Options{}, err
-	}
-	lockWait, err := durOr(s.LockWait, 0, "--lock-wait")
-	if err != nil {
-		return deploy.Options{}, err
-	}
+func (a *app) deployOptions(s *settings.Values, f *deployFlags, progress io.Writer) (deploy.Options, error) {
 	o := deploy.Options{
-		Root:     strOr(s.Path, deploy.DefaultRoot),
-		Repo:     strOr(s.Repo, ""),
-		Ref:      strOr(s.Ref, ""),
+		Root:     optPath.From(s),
+		Repo:     optRepo.From(s),
+		Ref:      optRef.From(s),
 		Upload:   f.upload,
-		Keep:     intOr(s.Keep, deploy.DefaultKeep),
-		Install:  strOr(s.Install, ""),
-		Build:    strOr(s.Build, ""),
-		Wait:     wait,
-		LockWait: lockWait,
-		Parallel: intOr(s.Parallel, 0),
+		Keep:     optKeep.From(s),
+		Install:  optInstall.From(s),
+		Build:    optBuild.From(s),
+		Shared:   optShared.From(s),
+		Wait:     optWait.From(s),
+		LockWait: optLockWait.From(s),
+		Parallel: optParallel.From(s),
+		Canary:   optCanary.From(s),
 		By:       a.who(),
 		Out:      progress,
-		Verbose:  a.global.verbose,
-	}
-	if s.Shared != nil {
-		o.Shared = *s.Shared
+		Verbose:  f.verbose,
 	}
 	if o.Upload != "" {
 		o.Repo = "" // an upload wins over a configured repository
-		o.Commit, o.Ref = a.uploadIdentity(o.Upload, o.Ref)
+		if !filepath.IsAbs(o.Upload) {
+			o.Upload = filepath.Join(a.workDir(), o.Upload) // a relative folder is where ship runs
+		}
+		o.Commit, o.Ref, o.DirtyFiles = a.uploadIdentity(o.Upload, o.Ref)
 	}
 	if o.Repo == "" && o.Upload == "" {
 		return o, errors.New("nothing to deploy: give --repo URL (the target fetches it) or --upload DIR (ship sends it), or set repo in ship.yml")
@@ -221,8 +198,13 @@ func (a *app) deployOptions(s Settings, f *deployFlags, progress io.Writer) (dep
 }
 
 // uploadIdentity names the commit and ref of an uploaded tree: from
-// GitHub Actions' variables, else from the tree's own git checkout.
-func (a *app) uploadIdentity(dir, ref string) (commit, outRef string) {
+// GitHub Actions' variables, else from the tree's own git checkout; dirty
+// counts the tree's uncommitted changes (git status), which the commit
+// alone would hide.
+func (a *app) uploadIdentity(dir, ref string) (commit, outRef string, dirty int) {
+	if out, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".", ":!node_modules").Output(); err == nil {
+		dirty = strings.Count(string(out), "\n")
+	}
 	commit, outRef = a.getenv("GITHUB_SHA"), ref
 	if outRef == "" {
 		outRef = a.getenv("GITHUB_REF_NAME")
@@ -237,7 +219,7 @@ func (a *app) uploadIdentity(dir, ref string) (commit, outRef string) {
 			outRef = strings.TrimSpace(string(out))
 		}
 	}
-	return commit, outRef
+	return commit, outRef, dirty
 }
 
 // who is recorded in release.json, the lock and the log.

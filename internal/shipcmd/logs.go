@@ -1,13 +1,14 @@
 package shipcmd
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/settings"
 	"github.com/shipdeploy/ship/internal/shell"
 )
 
@@ -24,8 +25,8 @@ func (a *app) newLogsCmd() *cobra.Command {
 			if lines < 1 {
 				return &usageError{cmd: "logs", err: fmt.Errorf("-n %d: give at least 1 line", lines)}
 			}
-			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				l := release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}
+			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s *settings.Values) error {
+				l := release.Layout{Root: optPath.From(s)}
 				flags := fmt.Sprintf("-n %d", lines)
 				if follow {
 					flags += " -F"
@@ -35,11 +36,15 @@ func (a *app) newLogsCmd() *cobra.Command {
 				if follow && cmd.Context().Err() != nil {
 					return nil // Ctrl-C ends -f
 				}
+				var ee *host.ExitError
+				if errors.As(err, &ee) {
+					return reportedError{err} // the server's own words were printed: no second line
+				}
 				return err
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "how many lines")
-	return cmd
+	return a.addSettingFlags(cmd)
 }

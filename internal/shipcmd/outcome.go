@@ -20,7 +20,7 @@ type resultDoc struct {
 }
 
 type errorDoc struct {
-	Kind     string `json:"kind"` // locked | unhealthy | failed | unknown | interrupted
+	Kind     string `json:"kind"` // usage | locked | unhealthy | failed | unknown | interrupted
 	Message  string `json:"message"`
 	Switched bool   `json:"switched"` // some host switched (a mixed fleet)
 	Realign  string `json:"realign,omitempty"`
@@ -42,7 +42,11 @@ func resultDocument(res *deploy.FleetResult, err error) resultDoc {
 }
 
 func errorKind(err error) string {
+	var ue *usageError
+	var ce configError
 	switch {
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return "usage"
 	case errors.Is(err, release.ErrLocked):
 		return "locked"
 	case errors.Is(err, deploy.ErrInterrupted):
@@ -69,6 +73,10 @@ func (a *app) explainFailure(w io.Writer, verb string, args []string, res *deplo
 	var fe *deploy.FleetError
 	if !errors.As(err, &fe) {
 		fmt.Fprintf(w, "✗ %s failed: %v\n", verb, err)
+		return
+	}
+	if errors.Is(err, deploy.ErrInterrupted) && !fe.Switched {
+		fmt.Fprintf(w, "✗ %s interrupted before any host switched: current is unchanged, the old release serves, the locks are released.\n", verb)
 		return
 	}
 	if len(fe.Result.Hosts) == 1 {
@@ -108,7 +116,7 @@ func (a *app) explainHost(w io.Writer, verb, target string, fe *deploy.FleetErro
 		}
 		fmt.Fprintf(w, "✗ %s failed at %s on %s: %s\n", rel, where, h.Target, orText(h.Error, fe.Err.Error()))
 		fmt.Fprintf(w, "  %s; nothing was switched. The lock is released.\n", cur)
-		fmt.Fprintf(w, "  More output: ship %s -v; the server's record: .ship/log.jsonl\n", verb)
+		fmt.Fprintf(w, "  The commands' whole output: ship %s -v (the lines above are the last of it).\n", verb)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // releaseView is one release on one host: a row of `ship releases`, and
@@ -24,6 +26,7 @@ type releaseView struct {
 	Current  bool      `json:"current"`
 	Serving  bool      `json:"serving"`
 	Bad      string    `json:"bad,omitempty"`
+	Dirty    bool      `json:"dirty,omitempty"` // an upload with uncommitted changes
 }
 
 func (a *app) newReleasesCmd() *cobra.Command {
@@ -56,17 +59,17 @@ several hosts, one table: a row per release and a column per host.`,
 				return a.writeJSON(views)
 			}
 			if len(views) == 0 {
-				fmt.Fprintf(a.stdout, "no releases in %s yet: ship deploy %s\n", svs[0].layout.Releases(), args[0])
+				fmt.Fprintf(printable{a.stdout}, "no releases in %s yet: ship deploy %s\n", svs[0].layout.Releases(), args[0])
 				return nil
 			}
 			if len(svs) == 1 {
-				return printReleases(a.stdout, views)
+				return printReleases(printable{a.stdout}, views)
 			}
-			return printFleetReleases(a.stdout, svs, views)
+			return printFleetReleases(printable{a.stdout}, svs, views)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	return cmd
+	return a.addSettingFlags(cmd)
 }
 
 func releaseViews(sv *hostSurvey) []releaseView {
@@ -76,7 +79,7 @@ func releaseViews(sv *hostSurvey) []releaseView {
 		r := snap.Releases[i]
 		v := releaseView{Host: sv.name, Number: r.Number, Finished: r.Finished(), Current: r.Number == snap.Current}
 		if r.Info != nil {
-			v.Commit, v.Ref, v.BuiltAt, v.By = r.Info.Commit, r.Info.Ref, r.Info.BuiltAt, r.Info.By
+			v.Commit, v.Ref, v.BuiltAt, v.By, v.Dirty = r.Info.Commit, r.Info.Ref, r.Info.BuiltAt, r.Info.By, r.Info.Dirty
 		}
 		if r.Bad != nil {
 			v.Bad = orText(r.Bad.Reason, "marked bad")
@@ -148,7 +151,7 @@ func builtAt(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Local().Format("02 Jan 15:04 MST")
+	return release.TimeText(t)
 }
 
 func marks(v releaseView) string {
@@ -161,6 +164,9 @@ func marks(v releaseView) string {
 	}
 	if !v.Finished {
 		m = append(m, "unfinished")
+	}
+	if v.Dirty {
+		m = append(m, "dirty (uncommitted changes)")
 	}
 	if v.Bad != "" {
 		m = append(m, "bad: "+v.Bad)

@@ -7,11 +7,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
 func (a *app) newRollbackCmd() *cobra.Command {
-	var wait, lockWait string
-	var jsonOut bool
+	var jsonOut, verbose bool
 	cmd := &cobra.Command{
 		Use:   "rollback TARGET [N]",
 		Short: "Point every host back at an older release, switched together",
@@ -43,34 +43,20 @@ any host switch.`,
 				}
 				to = n
 			}
-			s, hosts, err := a.resolve(cmd, args[0])
+			s, hosts, err := a.settle(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("wait") {
-				s.Wait = &wait
-			}
-			if cmd.Flags().Changed("lock-wait") {
-				s.LockWait = &lockWait
-			}
-			return a.runRollback(cmd, args, s, hosts, to, jsonOut)
+			return a.runRollback(cmd, args, s, hosts, to, jsonOut, verbose)
 		},
+		ValidArgsFunction: a.completeRollback,
 	}
-	cmd.Flags().StringVar(&wait, "wait", "", "how long the release may take to be staged and healthy (default 60s) [SHIP_WAIT]")
-	cmd.Flags().StringVar(&lockWait, "lock-wait", "", "how long to wait for another deploy's lock (default 0) [SHIP_LOCK_WAIT]")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON document with the result on stdout (progress goes to stderr)")
-	return cmd
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the target's output as it comes")
+	return a.addSettingFlags(cmd)
 }
 
-func (a *app) runRollback(cmd *cobra.Command, args []string, s Settings, hosts []string, to int, jsonOut bool) error {
-	wait, err := durOr(s.Wait, deploy.DefaultWait, "--wait")
-	if err != nil {
-		return &usageError{cmd: "rollback", err: err}
-	}
-	lockWait, err := durOr(s.LockWait, 0, "--lock-wait")
-	if err != nil {
-		return &usageError{cmd: "rollback", err: err}
-	}
+func (a *app) runRollback(cmd *cobra.Command, args []string, s *settings.Values, hosts []string, to int, jsonOut, verbose bool) error {
 	progress := a.stdout
 	if jsonOut {
 		progress = a.stderr
@@ -79,9 +65,13 @@ func (a *app) runRollback(cmd *cobra.Command, args []string, s Settings, hosts [
 	for _, hs := range hosts {
 		targets = append(targets, a.target(hs, s))
 	}
-	res, err := deploy.Rollback(cmd.Context(), targets, deploy.RollbackOptions{
-		Root: strOr(s.Path, deploy.DefaultRoot), To: to, Wait: wait, LockWait: lockWait, By: a.who(),
-		Command: commandLine(cmd, args), Report: deploy.NewTextReporter(progress, a.global.verbose),
+	run := deploy.Rollback
+	if a.rollback != nil {
+		run = a.rollback
+	}
+	res, err := run(cmd.Context(), targets, deploy.RollbackOptions{
+		Root: optPath.From(s), To: to, Wait: optWait.From(s), LockWait: optLockWait.From(s), By: a.who(),
+		Command: commandLine(cmd, args), Report: deploy.NewReporter(progress, verbose),
 	})
 	if jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
@@ -89,7 +79,7 @@ func (a *app) runRollback(cmd *cobra.Command, args []string, s Settings, hosts [
 		}
 	}
 	if err != nil {
-		a.explainFailure(a.stderr, "rollback", args[:1], res, err)
+		a.explainFailure(printable{a.stderr}, "rollback", args[:1], res, err)
 		return reportedError{err}
 	}
 	return nil

@@ -1,5 +1,6 @@
 // Package shipcmd is the `ship` command line: cobra commands that parse
-// flags, settle settings (flags > SHIP_* > ship.yml > defaults), connect, call
+// flags, settle settings (the table of settings.go: flags > SHIP_* >
+// ship.yml target > ship.yml top level > defaults), connect, call
 // internal/deploy and print. Only Main turns errors into exit codes.
 package shipcmd
 
@@ -10,12 +11,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
 // Exit codes.
@@ -36,31 +39,24 @@ const (
 var Version = "dev"
 
 // app holds what commands need from the world, so tests run them with
-// buffers and a fake environment.
+// buffers, a fake environment and a working folder of their own.
 type app struct {
 	stdout, stderr io.Writer
+	tty            *os.File // a terminal to ask on; nil when there is none
 	getenv         func(string) string
-	global         globalFlags
-}
+	wd             string // the working folder; "" is the process's
 
-type globalFlags struct {
-	configFile string
-	path       string
-	user       string
-	port       int
-	key        string
-	knownHosts string
-	insecure   bool
-	jump       string
-	timeout    string
-	verbose    bool
+	// fleet and rollback run what deploy and rollback settled; nil is the
+	// deploy package's. Tests catch the settled options here, with no host.
+	fleet    func(context.Context, []deploy.Target, deploy.Options) (*deploy.FleetResult, error)
+	rollback func(context.Context, []deploy.Target, deploy.RollbackOptions) (*deploy.FleetResult, error)
 }
 
 // Main runs ship with os.Args and returns the exit code.
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, tty: terminalInput(os.Getenv)}
 	return a.run(ctx, os.Args[1:])
 }
 
@@ -74,9 +70,14 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	var ue *usageError
+	var ce configError
 	switch {
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "ship: %v\nRun 'ship %s --help' for usage.\n", err, ue.cmd)
+		return exitUsage
+	case errors.As(err, &ce):
+		// One line per mistake, each grep-able: "ship: ship.yml:3: keeep: did you mean keep?".
+		fmt.Fprintf(a.stderr, "ship: %s\n", strings.ReplaceAll(ce.Error(), "\n", "\nship: "))
 		return exitUsage
 	case errors.Is(err, release.ErrLocked):
 		if !errors.Is(err, errReported) {
@@ -111,6 +112,13 @@ type usageError struct {
 
 func (e *usageError) Error() string { return e.err.Error() }
 
+// configError is a mistake in ship.yml, a SHIP_* variable or a TARGET:
+// exit 2 like a usage mistake, but said without the usage hint.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
 func (a *app) newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ship",
@@ -122,29 +130,22 @@ dropped requests, and rolls back by itself when the new release is unhealthy.
 TARGET is [user@]host[:port] (SSH), a target name from ship.yml, or "local"
 for this machine without SSH.
 
-Settings come from flags, then SHIP_* environment variables, then ship.yml in
-the current folder, then defaults.`,
+Settings come from flags, then SHIP_* environment variables, then the
+target's section of ship.yml, then ship.yml's top level, then defaults.
+ship.yml is looked for from the current folder up to the repository's root
+(or named by --config or SHIP_CONFIG). ship config shows what each setting
+is and where it came from.`,
+		Example: `  ship deploy prod
+  ship config prod       # the settings a deploy to prod would use
+  ship help deploy`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionText(),
 	}
 	root.SetVersionTemplate("{{.Version}}")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{cmd: c.Name(), err: err}
+		return &usageError{cmd: c.Name(), err: settings.FlagError(err)}
 	})
-	g := &a.global
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.configFile, "config", "ship.yml", "settings file (missing is fine unless given)")
-	pf.StringVar(&g.path, "path", "", "APP_ROOT on the target (default /app) [SHIP_PATH]")
-	pf.StringVar(&g.user, "user", "", "SSH user when TARGET names none [SHIP_USER]")
-	pf.IntVar(&g.port, "port", 0, "SSH port when TARGET names none (default 22) [SHIP_PORT]")
-	pf.StringVar(&g.key, "key", "", "private key file; or the key's text in SHIP_SSH_KEY; default: ssh-agent")
-	pf.StringVar(&g.knownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts); or its text in SHIP_KNOWN_HOSTS")
-	pf.BoolVar(&g.insecure, "insecure-ignore-host-key", false, "do not check the server's host key (warns every time; never in production)")
-	pf.StringVar(&g.jump, "jump", "", "bastion host, [user@]host[:port] [SHIP_JUMP]")
-	pf.StringVar(&g.timeout, "timeout", "", "bound for connecting and the SSH handshake (default 15s) [SHIP_TIMEOUT]")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "show the target's output as it comes")
-
 	root.AddCommand(
 		a.newDeployCmd(),
 		a.newRollbackCmd(),
@@ -153,9 +154,22 @@ the current folder, then defaults.`,
 		a.newUnlockCmd(),
 		a.newLogsCmd(),
 		a.newTriggerCmd(),
+		a.newConfigCmd(),
 		a.newVersionCmd(),
 	)
+	finishCommands(root)
 	return root
+}
+
+// addSettingFlags adds the flags of the table (settings.go) that cmd
+// takes, and completes its TARGET arguments from ship.yml.
+func (a *app) addSettingFlags(cmd *cobra.Command) *cobra.Command {
+	table.AddFlags(cmd.Flags(), func(s *settings.Setting) bool { return s.Takes(cmd.Name()) })
+	cmd.Flags().SortFlags = false // the command's own flags, then the table's in its order
+	if cmd.ValidArgsFunction == nil {
+		cmd.ValidArgsFunction = a.completeTargets
+	}
+	return cmd
 }
 
 // needTarget is cobra.MinimumNArgs with a message that says what TARGET is.

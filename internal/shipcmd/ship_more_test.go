@@ -40,6 +40,47 @@ func TestUploadDeploysTheLocalTree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.root, ".ship", "repo.git")); err == nil {
 		t.Error("an upload made a mirror: the server should need no repository")
 	}
+	if info.Dirty {
+		t.Error("a clean tree's upload is marked dirty")
+	}
+	// An uncommitted change travels, and says so: release.json, releases.
+	os.WriteFile(filepath.Join(w.repo, "src", "version.ts"), []byte("export const version = \"local edit\";\n"), 0o644)
+	if code, out = w.ship("deploy", "TARGET", "--path", w.root, "--upload", w.repo); code != 0 || !strings.Contains(out, "+ 1 uncommitted changes") {
+		t.Fatalf("dirty upload deploy: %d\n%s", code, out)
+	}
+	data, _ = os.ReadFile(filepath.Join(w.root, "releases", "2", ".ship", "release.json"))
+	info = release.Info{}
+	json.Unmarshal(data, &info)
+	if !info.Dirty || info.DirtyFiles != 1 || info.Commit != commit {
+		t.Errorf("release.json of the dirty upload = %+v", info)
+	}
+	if _, out := w.ship("releases", "TARGET", "--path", w.root); !strings.Contains(out, "dirty") {
+		t.Errorf("releases does not show the dirty upload:\n%s", out)
+	}
+}
+
+// A relative --repo is a folder where ship runs: fine for local (made
+// absolute), an error with advice for an SSH target.
+func TestRelativeRepo(t *testing.T) {
+	w := newWorld(t)
+	rel, _ := filepath.Rel(mustGetwd(t), w.repo)
+	code, out := w.ship("deploy", "TARGET", "--path", w.root, "--repo", rel)
+	if code != exitUsage || !strings.Contains(out, "--upload "+rel) {
+		t.Errorf("relative --repo over SSH: exit %d\n%s", code, out)
+	}
+	code, out = w.ship("deploy", "local", "--path", w.root, "--repo", rel)
+	if code != 0 {
+		t.Errorf("relative --repo on local: exit %d\n%s", code, out)
+	}
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }
 
 func TestSettingsPrecedence(t *testing.T) {
@@ -157,7 +198,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"deploy", "local", "--bogus"}, "unknown flag"},
 		{[]string{"deploy", "local", "--config", "/dev/null"}, "nothing to deploy"},
 		{[]string{"rollback", "local", "x"}, "not a release number"},
-		{[]string{"deploy", "local", "--repo", "r", "--wait", "soon", "--config", "/dev/null"}, "not a duration"},
+		{[]string{"deploy", "local", "--repo", "r", "--wait", "soon", "--config", "/dev/null"}, "--wait soon: want a duration such as 30s, 2m or 0"},
 	} {
 		code, out := a(tc.args...)
 		if code != exitUsage || !strings.Contains(out, tc.want) {
@@ -198,5 +239,53 @@ func TestSharedEntriesAreLinked(t *testing.T) {
 	code, out = w.deploy("--shared", ".env.production")
 	if code == 0 || !strings.Contains(out, "shared/.env.production is missing") || w.current() != "releases/2" {
 		t.Errorf("missing shared file: %d, current %s\n%s", code, w.current(), out)
+	}
+}
+
+// Text from the server (release.json, the lock) reaches the terminal with
+// its control characters escaped: a ref or a name cannot drive it.
+func TestServerTextCannotDriveTheTerminal(t *testing.T) {
+	w := newWorld(t)
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	l := release.Layout{Root: w.root}
+	evil := "main\x1b[2J\x1b]0;owned\x07\r"
+	info := release.Info{Number: 1, Commit: "abc1234def", Ref: evil, By: "mallory\x1b[31m", BuiltAt: time.Now()}
+	if err := release.WriteJSON(release.LocalFS{}, l.InfoFile(1), info); err != nil {
+		t.Fatal(err)
+	}
+	if err := release.Lock(release.LocalFS{}, l, release.LockInfo{ID: "x", Who: "eve\x1b[1A", Command: "ship deploy\x1b]52;c;aGk=\x07", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"releases", "TARGET", "--path", w.root}, {"status", "TARGET", "--path", w.root}, {"unlock", "TARGET", "--path", w.root}} {
+		_, out := w.ship(args...)
+		if strings.ContainsAny(out, "\x1b\x07\r") {
+			t.Errorf("ship %s printed control characters: %q", args[0], out)
+		}
+		if args[0] == "releases" && !strings.Contains(out, `main\x1b[2J`) {
+			t.Errorf("ship releases hides what the ref is: %q", out)
+		}
+	}
+}
+
+// Scripts get one JSON document from deploy --json whatever happens, and
+// `ship logs` with no log says so once.
+func TestJSONAndLogsOnFailure(t *testing.T) {
+	w := newWorld(t)
+	w.env["SHIP_WAIT"] = "soon"
+	code, out := w.ship("deploy", "TARGET", "--path", w.root, "--json")
+	delete(w.env, "SHIP_WAIT")
+	var doc resultDoc
+	i, j := strings.Index(out, "{"), strings.LastIndex(out, "}")
+	if i < 0 || j < i {
+		t.Fatalf("deploy --json with a bad SHIP_WAIT printed no document: exit %d\n%s", code, out)
+	}
+	if err := json.Unmarshal([]byte(out[i:j+1]), &doc); err != nil || code != exitUsage || doc.OK || doc.Error == nil || doc.Error.Kind != "usage" || doc.Hosts == nil {
+		t.Errorf("deploy --json with a bad SHIP_WAIT: exit %d, %v, %+v\n%s", code, err, doc, out)
+	}
+	code, out = w.ship("logs", "TARGET", "--path", w.root)
+	if code != exitFailed || !strings.Contains(out, "no app log at") || strings.Contains(out, "exit status") {
+		t.Errorf("logs without a log: exit %d\n%s", code, out)
 	}
 }

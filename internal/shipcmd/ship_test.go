@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,11 +50,16 @@ func (w *world) shipCtx(ctx context.Context, args ...string) (int, string) {
 	for _, a := range args {
 		full = append(full, strings.ReplaceAll(a, "TARGET", w.sshd.Target()))
 	}
-	full = append(full, "--key", w.sshd.KeyFile)
-	if !strings.Contains(strings.Join(args, " "), "--known-hosts") {
-		full = append(full, "--known-hosts", w.sshd.KnownHostsFile)
-	}
-	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string { return w.env[k] }}
+	// The key and known hosts come from the environment, as in CI: a
+	// command that does not connect (trigger) takes no SSH flags. A test's
+	// own --known-hosts flag wins.
+	env := map[string]string{"SHIP_SSH_KEY_FILE": w.sshd.KeyFile, "SHIP_KNOWN_HOSTS_FILE": w.sshd.KnownHostsFile}
+	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string {
+		if v, ok := w.env[k]; ok {
+			return v
+		}
+		return env[k]
+	}}
 	code := a.run(ctx, full)
 	return code, out.String()
 }
@@ -345,5 +352,91 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %s", limit)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Ctrl-C (SIGINT) during a build: ship stops the deploy, says so, exits
+// 130; the host records "interrupted", frees the lock, changes nothing.
+func TestInterruptedDeploy(t *testing.T) {
+	w := newWorld(t)
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("first deploy: %d\n%s", code, out)
+	}
+	cmd := exec.Command(testenv.Program(t, "./cmd/ship"), "deploy", w.sshd.Target(), "--path", w.root, "--repo", w.repo,
+		"--build", "touch building && sleep 30", "--key", w.sshd.KeyFile, "--known-hosts", w.sshd.KnownHostsFile)
+	out := &testenv.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(w.root, "releases", "*", "building"))
+		return len(m) > 0
+	})
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("ship: %v, want exit %d\n%s", err, exitInterrupted, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted before any host switched") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if got := w.current(); got != "releases/1" {
+		t.Errorf("current -> %q", got)
+	}
+	waitFor(t, 10*time.Second, w.lockFree)
+	logData, _ := os.ReadFile(filepath.Join(w.root, ".ship", "log.jsonl"))
+	lines := strings.Split(strings.TrimSpace(string(logData)), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"result":"interrupted"`) {
+		t.Errorf("the audit line says %s, want interrupted", last)
+	}
+}
+
+// A repository whose tree tries to reach outside the release: a committed
+// symlink as the parent of a shared entry, a committed .ship that points at
+// the app root, and a committed .ship/release.json. The release's .ship/
+// belongs to ship; nothing outside the release is touched; a failed build
+// is never a finished release.
+func TestHostileRepositoryContents(t *testing.T) {
+	w := newWorld(t)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "app.json"), []byte("outside, untouched"), 0o644)
+	os.Symlink(outside, filepath.Join(w.repo, "config"))
+	os.Symlink("../..", filepath.Join(w.repo, ".shipx"))
+	testenv.GitRun(t, w.repo, "add", "-A")
+	testenv.GitRun(t, w.repo, "commit", "-qm", "hostile links")
+	shared := filepath.Join(w.root, "shared", "config")
+	os.MkdirAll(shared, 0o755)
+	os.WriteFile(filepath.Join(shared, "app.json"), []byte("{}"), 0o644)
+	if code, out := w.deploy("--shared", "config/app.json"); code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	if data, _ := os.ReadFile(filepath.Join(outside, "app.json")); string(data) != "outside, untouched" {
+		t.Errorf("the shared stage wrote through the committed link: %q", data)
+	}
+	if fi, err := os.Lstat(filepath.Join(w.root, "releases", "1", "config")); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("config in the release is still the committed link (%v)", err)
+	}
+	// .ship as a link to the app root, and a release.json of its own.
+	os.Rename(filepath.Join(w.repo, ".shipx"), filepath.Join(w.repo, ".ship"))
+	testenv.GitRun(t, w.repo, "add", "-A")
+	testenv.GitRun(t, w.repo, "commit", "-qm", ".ship -> ../..")
+	if code, out := w.deploy(); code != 0 {
+		t.Fatalf("deploy with a committed .ship link: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "release.json")); err == nil {
+		t.Error("release.json was written through the committed .ship link, into the app root")
+	}
+	os.Remove(filepath.Join(w.repo, ".ship"))
+	os.MkdirAll(filepath.Join(w.repo, ".ship"), 0o755)
+	os.WriteFile(filepath.Join(w.repo, ".ship", "release.json"), []byte(`{"number":3}`), 0o644)
+	testenv.GitRun(t, w.repo, "add", "-A")
+	testenv.GitRun(t, w.repo, "commit", "-qm", "a release.json of its own")
+	if code, out := w.deploy("--build", "exit 1"); code == 0 {
+		t.Fatalf("a failing build deployed:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(w.root, "releases", "3", ".ship", "release.json")); err == nil {
+		t.Error("the failed release 3 counts as finished: the committed release.json survived")
 	}
 }

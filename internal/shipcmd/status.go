@@ -48,16 +48,16 @@ func (a *app) newStatusCmd() *cobra.Command {
 			} else {
 				for i, v := range views {
 					if i > 0 {
-						fmt.Fprintln(a.stdout)
+						fmt.Fprintln(printable{a.stdout})
 					}
-					printStatus(a.stdout, v)
+					printStatus(printable{a.stdout}, v)
 				}
 			}
 			return firstErr(svs)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	return cmd
+	return a.addSettingFlags(cmd)
 }
 
 func statusOf(sv *hostSurvey) statusView {
@@ -127,8 +127,8 @@ func printReceiver(w io.Writer, v statusView) {
 	}
 }
 
-// clock is a time of day in local time with its zone.
-func clock(t time.Time) string { return t.Local().Format("15:04:05 MST") }
+// clock is a moment as ship writes them for people.
+func clock(t time.Time) string { return release.TimeText(t) }
 
 func since(t time.Time) string {
 	d := time.Since(t).Round(time.Second)

@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
 // hostSurvey is what the read commands learn from one host.
@@ -27,7 +27,7 @@ type hostSurvey struct {
 // surveyHosts reads every host of target at once: releases, the receiver's
 // state and the lock. A host that cannot be read carries its error.
 func (a *app) surveyHosts(ctx context.Context, cmd *cobra.Command, target string) ([]*hostSurvey, error) {
-	s, hosts, err := a.resolve(cmd, target)
+	s, hosts, err := a.settle(cmd, target)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +44,8 @@ func (a *app) surveyHosts(ctx context.Context, cmd *cobra.Command, target string
 	return out, nil
 }
 
-func (a *app) surveyHost(ctx context.Context, hs string, s Settings) *hostSurvey {
-	sv := &hostSurvey{name: hs, layout: release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}}
+func (a *app) surveyHost(ctx context.Context, hs string, s *settings.Values) *hostSurvey {
+	sv := &hostSurvey{name: hs, layout: release.Layout{Root: optPath.From(s)}}
 	h, err := a.dial(ctx, hs, s)
 	if err != nil {
 		sv.err = err

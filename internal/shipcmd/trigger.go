@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shipdeploy/ship/internal/settings"
 	"github.com/shipdeploy/ship/internal/webhook"
 )
 
@@ -24,10 +25,27 @@ const (
 	maxTriggerAnswer      = 64 << 10
 )
 
-type triggerFlags struct {
-	secret, ref, commit, repository, remote string
-	timeout                                 time.Duration
-}
+// triggerTable is trigger's settings. trigger reads no ship.yml and
+// connects to no host, so they are a table of their own, under the same
+// rules as ship's (internal/settings).
+var triggerTable settings.Table
+
+var (
+	trigSecret = settings.Add(&triggerTable, settings.Setting{Name: "secret", Flag: "secret", Env: "WEBHOOK_SECRET", Secret: true,
+		Help: "the webhook secret (prefer the variable: a flag shows in process lists)", Commands: triggerCommand}, "")
+	trigRef = settings.Add(&triggerTable, settings.Setting{Name: "ref", Flag: "ref",
+		Help: "the branch to deploy, as the server's BRANCH names it", Commands: triggerCommand}, "main")
+	trigCommit = settings.Add(&triggerTable, settings.Setting{Name: "commit", Flag: "commit", DefaultText: "what --ref points to in --remote now",
+		Help: "the commit to deploy", Commands: triggerCommand}, "")
+	trigRepository = settings.Add(&triggerTable, settings.Setting{Name: "repository", Flag: "repository", Env: "GITHUB_REPOSITORY",
+		DefaultText: "from the remote's URL", Help: "owner/name the server expects", Commands: triggerCommand}, "")
+	trigRemote = settings.Add(&triggerTable, settings.Setting{Name: "remote", Flag: "remote",
+		Help: "git remote (name or URL) asked for the branch's commit, and for the repository", Commands: triggerCommand}, "origin")
+	trigTimeout = settings.Add(&triggerTable, settings.Setting{Name: "timeout", Flag: "timeout",
+		Help: "how long to wait for the receiver's answer", Commands: triggerCommand}, defaultTriggerTimeout)
+)
+
+var triggerCommand = []string{"trigger"}
 
 // triggerOptions is one `ship trigger`, settled: runTrigger reads nothing else.
 type triggerOptions struct {
@@ -42,7 +60,6 @@ type triggerOptions struct {
 }
 
 func (a *app) newTriggerCmd() *cobra.Command {
-	f := &triggerFlags{}
 	cmd := &cobra.Command{
 		Use:   "trigger [flags] URL",
 		Short: "Ask a server's receiver to deploy now, with a signed webhook request",
@@ -76,35 +93,29 @@ Prints the receiver's answer; exits non-zero unless it accepted the request.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := a.triggerOptions(cmd.Context(), f, args[0])
+			env, err := triggerTable.EnvLayer(a.getenv)
+			if err != nil {
+				return configError{err}
+			}
+			o, err := a.triggerOptions(cmd.Context(), triggerTable.Resolve(triggerTable.FlagLayer(cmd.Flags()), env), args[0])
 			if err != nil {
 				return err
 			}
 			return runTrigger(cmd.Context(), o)
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.secret, "secret", "", "the webhook secret (prefer WEBHOOK_SECRET in the environment)")
-	fl.StringVar(&f.ref, "ref", "main", "the branch to deploy, as the server's BRANCH names it")
-	fl.StringVar(&f.commit, "commit", "", "the commit to deploy (default: what --ref points to in --remote now)")
-	fl.StringVar(&f.repository, "repository", "", "owner/name the server expects [GITHUB_REPOSITORY; default: from the remote's URL]")
-	fl.StringVar(&f.remote, "remote", "origin", "git remote (name or URL) asked for the branch's commit, and for the repository")
-	fl.DurationVar(&f.timeout, "timeout", defaultTriggerTimeout, "how long to wait for the receiver's answer")
+	triggerTable.AddFlags(cmd.Flags(), func(s *settings.Setting) bool { return s.Takes("trigger") })
 	return cmd
 }
 
-// triggerOptions settles flags, environment and git into one request.
-func (a *app) triggerOptions(ctx context.Context, f *triggerFlags, rawURL string) (triggerOptions, error) {
+// triggerOptions settles the settings and git into one request.
+func (a *app) triggerOptions(ctx context.Context, v *settings.Values, rawURL string) (triggerOptions, error) {
 	usage := func(format string, args ...any) error {
 		return &usageError{cmd: "trigger", err: fmt.Errorf(format, args...)}
 	}
-	o := triggerOptions{timeout: f.timeout, out: a.stdout, pusher: a.who()}
+	o := triggerOptions{timeout: trigTimeout.From(v), out: a.stdout, pusher: a.who(), secret: trigSecret.From(v)}
 	if o.pusher == "" {
 		o.pusher = "ship trigger"
-	}
-	o.secret = f.secret
-	if o.secret == "" {
-		o.secret = a.getenv("WEBHOOK_SECRET")
 	}
 	if o.secret == "" {
 		return o, usage("no secret: set WEBHOOK_SECRET (the server's webhook secret) or pass --secret; unsigned requests are refused")
@@ -118,16 +129,17 @@ func (a *app) triggerOptions(ctx context.Context, f *triggerFlags, rawURL string
 	}
 	o.url = u
 
-	branch := strings.TrimPrefix(f.ref, "refs/heads/")
+	ref, remote := trigRef.From(v), trigRemote.From(v)
+	branch := strings.TrimPrefix(ref, "refs/heads/")
 	if strings.HasPrefix(branch, "refs/") || !validBranch(branch) {
-		return o, usage("--ref %q is not a branch name (tags and other refs do not deploy)", f.ref)
+		return o, usage("--ref %q is not a branch name (tags and other refs do not deploy)", ref)
 	}
 	o.ref = "refs/heads/" + branch
-	if strings.HasPrefix(f.remote, "-") || f.remote == "" {
-		return o, usage("--remote %q is not a remote name or URL", f.remote)
+	if strings.HasPrefix(remote, "-") || remote == "" {
+		return o, usage("--remote %q is not a remote name or URL", remote)
 	}
 
-	switch c := f.commit; {
+	switch c := trigCommit.From(v); {
 	case webhook.IsCommitID(c):
 		o.commit = c
 	case c != "":
@@ -140,24 +152,21 @@ func (a *app) triggerOptions(ctx context.Context, f *triggerFlags, rawURL string
 		}
 		o.commit = out
 	default:
-		out, err := gitOutput(ctx, "ls-remote", "--exit-code", f.remote, o.ref)
+		out, err := gitOutput(ctx, "ls-remote", "--exit-code", remote, o.ref)
 		if err != nil {
-			return o, fmt.Errorf("find the commit of %s in %s: %v; pass --commit ID", branch, f.remote, err)
+			return o, fmt.Errorf("find the commit of %s in %s: %v; pass --commit ID", branch, remote, err)
 		}
 		id, _, _ := strings.Cut(out, "\t")
 		if !webhook.IsCommitID(id) {
-			return o, fmt.Errorf("find the commit of %s in %s: unexpected answer %q; pass --commit ID", branch, f.remote, out)
+			return o, fmt.Errorf("find the commit of %s in %s: unexpected answer %q; pass --commit ID", branch, remote, out)
 		}
 		o.commit = id
 	}
 
-	o.repository = f.repository
+	o.repository = trigRepository.From(v)
 	if o.repository == "" {
-		o.repository = a.getenv("GITHUB_REPOSITORY")
-	}
-	if o.repository == "" {
-		remoteURL := f.remote
-		if out, err := gitOutput(ctx, "remote", "get-url", "--", f.remote); err == nil {
+		remoteURL := remote
+		if out, err := gitOutput(ctx, "remote", "get-url", "--", remote); err == nil {
 			remoteURL = out
 		}
 		o.repository = webhook.RepositoryFromURL(remoteURL)
@@ -204,24 +213,31 @@ func runTrigger(ctx context.Context, o triggerOptions) error {
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxTriggerAnswer))
-	answer = bytes.TrimSpace(answer)
+	return o.decided(resp, bytes.TrimSpace(answer))
+}
+
+// decided says what the receiver did with the push, from its answer. An
+// answer without the webhook's mark is not the receiver's (the app's page
+// answered on that path): nothing was deployed.
+func (o triggerOptions) decided(resp *http.Response, answer []byte) error {
 	fmt.Fprintf(o.out, "← %s\n", resp.Status)
-	if len(answer) > 0 {
-		fmt.Fprintf(o.out, "%s\n", answer)
-	}
-	if resp.StatusCode/100 != 2 {
-		var r webhook.Response
-		reason := ""
-		if json.Unmarshal(answer, &r) == nil && r.Reason != "" {
-			reason = ": " + r.Reason
-		}
-		return fmt.Errorf("the receiver did not accept the request (%s%s)", resp.Status, reason)
-	}
 	var r webhook.Response
-	if json.Unmarshal(answer, &r) == nil && r.Status != "queued" && r.Status != "" {
-		return fmt.Errorf("the receiver did not queue a deploy (%s: %s)", r.Status, r.Reason)
+	if resp.Header.Get(webhook.HeaderAnswer) == "" || json.Unmarshal(answer, &r) != nil || r.Status == "" {
+		return fmt.Errorf("%s answered %s, but not as ship's webhook: nothing was deployed. Is WEBHOOK_SECRET set on the receiver, and is the path right (--webhook-path, default %s)?",
+			resp.Request.URL.Host, resp.Status, "/deploy")
 	}
-	return nil
+	switch {
+	case resp.StatusCode/100 != 2:
+		return fmt.Errorf("the receiver refused the push (%s): %s", resp.Status, orText(r.Reason, r.Status))
+	case r.Status == "queued":
+		note := ""
+		if r.Replaced != "" {
+			note = fmt.Sprintf(" (replacing %s, which was waiting)", shortCommit(r.Replaced))
+		}
+		fmt.Fprintf(o.out, "✓ the receiver queued a deploy of %s on %s%s\n", shortCommit(r.Commit), r.Ref, note)
+		return nil
+	}
+	return fmt.Errorf("the receiver did not deploy it (%s): %s", r.Status, orText(r.Reason, "no reason given"))
 }
 
 // pushPayload is a push event in GitHub's shape, with what the receiver

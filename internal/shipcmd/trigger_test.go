@@ -3,6 +3,7 @@ package shipcmd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -43,6 +44,8 @@ func newReceiverStub(t *testing.T, repository string) *receiverStub {
 		s.requests.Add(1)
 		h.ServeHTTP(w, r)
 	})
+	// The app behind the receiver answers every other path, 200 and all.
+	mux.HandleFunc("/app", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello from release 3") })
 	s.srv = httptest.NewServer(mux)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -88,7 +91,7 @@ func TestTrigger(t *testing.T) {
 	}{
 		{name: "secret from the environment", env: map[string]string{"WEBHOOK_SECRET": triggerSecret, "USER": "alice"},
 			args: []string{"--commit", commit, "--repository", "acme/shop"}, code: 0, out: "202 Accepted", deployed: 1},
-		{name: "secret flag", args: []string{"--secret", triggerSecret, "--commit", commit, "--repository", "acme/shop"}, code: 0, out: `"status":"queued"`, deployed: 1},
+		{name: "secret flag", args: []string{"--secret", triggerSecret, "--commit", commit, "--repository", "acme/shop"}, code: 0, out: "✓ the receiver queued a deploy of 3e5a1c0 on refs/heads/main", deployed: 1},
 		{name: "repository from GITHUB_REPOSITORY", env: map[string]string{"WEBHOOK_SECRET": triggerSecret, "GITHUB_REPOSITORY": "acme/shop"},
 			args: []string{"--commit", commit}, code: 0, deployed: 1},
 		{name: "URL without a path", url: "/", env: map[string]string{"WEBHOOK_SECRET": triggerSecret},
@@ -100,7 +103,9 @@ func TestTrigger(t *testing.T) {
 		{name: "wrong repository", env: map[string]string{"WEBHOOK_SECRET": triggerSecret},
 			args: []string{"--commit", commit, "--repository", "mallory/shop"}, code: 1, out: "403 Forbidden"},
 		{name: "another branch", env: map[string]string{"WEBHOOK_SECRET": triggerSecret},
-			args: []string{"--commit", commit, "--repository", "acme/shop", "--ref", "feature"}, code: 1, out: "did not queue"},
+			args: []string{"--commit", commit, "--repository", "acme/shop", "--ref", "feature"}, code: 1, out: "did not deploy it (ignored)"},
+		{name: "the app's page answers, not the webhook", url: "/app", env: map[string]string{"WEBHOOK_SECRET": triggerSecret},
+			args: []string{"--commit", commit, "--repository", "acme/shop"}, code: 1, out: "not as ship's webhook: nothing was deployed"},
 		{name: "no secret", args: []string{"--commit", commit}, code: 2, out: "no secret", noRequests: true},
 		{name: "a tag", env: map[string]string{"WEBHOOK_SECRET": triggerSecret}, args: []string{"--commit", commit, "--ref", "refs/tags/v1"}, code: 2, out: "not a branch", noRequests: true},
 		{name: "a ref with a command", env: map[string]string{"WEBHOOK_SECRET": triggerSecret}, args: []string{"--commit", commit, "--ref", "main;touch x"}, code: 2, noRequests: true},

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/settings"
 )
 
 // errHolderAlive is a lock whose holder still shows a heartbeat.
@@ -30,13 +30,13 @@ A lock whose info cannot be read is removed.`,
   ship unlock prod --force    # the holder looks alive, but you know it is gone`,
 		Args: needTarget(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s Settings) error {
-				return a.unlockHost(h, release.Layout{Root: strOr(s.Path, deploy.DefaultRoot)}, force)
+			return a.withHost(cmd.Context(), cmd, args[0], func(h host.Host, s *settings.Values) error {
+				return a.unlockHost(h, release.Layout{Root: optPath.From(s)}, force)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove the lock even if its holder still shows a heartbeat")
-	return cmd
+	return a.addSettingFlags(cmd)
 }
 
 func (a *app) unlockHost(h host.Host, l release.Layout, force bool) error {
@@ -45,20 +45,20 @@ func (a *app) unlockHost(h host.Host, l release.Layout, force bool) error {
 		return err
 	}
 	if holder == nil {
-		fmt.Fprintf(a.stdout, "%s: the lock is free; nothing to do\n", h)
+		fmt.Fprintf(printable{a.stdout}, "%s: the lock is free; nothing to do\n", h)
 		return nil
 	}
 	beat := lockBeat(h, l, holder)
 	if beat.alive && !force {
-		fmt.Fprintf(a.stderr, "✗ %s: the lock is held by %s; its heartbeat is %s old, so that deploy is alive.\n",
+		fmt.Fprintf(printable{a.stderr}, "✗ %s: the lock is held by %s; its heartbeat is %s old, so that deploy is alive.\n",
 			h, describeLock(holder), beat.age.Round(time.Second))
-		fmt.Fprintf(a.stderr, "  Wait for it (ship status shows it), or pass --force if you know it is gone.\n")
+		fmt.Fprintf(printable{a.stderr}, "  Wait for it (ship status shows it), or pass --force if you know it is gone.\n")
 		return reportedError{errHolderAlive}
 	}
 	if err := release.Unlock(h, l, ""); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "✓ %s unlocked. It was held by %s%s\n", h, describeLock(holder), beat.note())
+	fmt.Fprintf(printable{a.stdout}, "✓ %s unlocked. It was held by %s%s\n", h, describeLock(holder), beat.note())
 	_ = release.AppendLog(h, l, release.LogEntry{Time: time.Now().UTC(), Kind: "unlock", Result: "ok", By: a.who(), Detail: "removed lock " + holder.ID})
 	return nil
 }
@@ -98,5 +98,5 @@ func describeLock(h *release.LockInfo) string {
 		return fmt.Sprintf("%s %s", h.Who, h.Command)
 	}
 	return fmt.Sprintf("%s on %s (pid %d) since %s (%s ago): %s", h.Who, h.From, h.PID,
-		h.Since.UTC().Format(time.RFC3339), time.Since(h.Since).Round(time.Second), h.Command)
+		release.TimeText(h.Since), time.Since(h.Since).Round(time.Second), h.Command)
 }

@@ -174,3 +174,11 @@ func (h *FleetHost) Current() string {
 	link, _ := os.Readlink(filepath.Join(h.Dir, "current"))
 	return link
 }
+
+// ReceiverPID is the receiver's pid (0 when none runs).
+func (h *FleetHost) ReceiverPID() int {
+	if h.receiver == nil {
+		return 0
+	}
+	return h.receiver.Process.Pid
+}

@@ -70,6 +70,7 @@ type SSHDOption func(*sshdOptions)
 type sshdOptions struct {
 	hostKeyTypes []string
 	extra        []string
+	env          []string
 	shellRC      bool
 	clientKey    string    // a private key to accept instead of a new one
 	mount        [2]string // in a mount namespace of its own: bind [0] over [1]
@@ -100,6 +101,12 @@ func WithClientKey(file string) SSHDOption {
 // src. Needs root and unshare (util-linux).
 func WithMount(src, dst string) SSHDOption {
 	return func(o *sshdOptions) { o.mount = [2]string{src, dst} }
+}
+
+// WithEnv sets NAME=VALUE variables in every session (sshd's SetEnv: only
+// its first line counts, so variables go here, not in WithConfig).
+func WithEnv(vars ...string) SSHDOption {
+	return func(o *sshdOptions) { o.env = append(o.env, vars...) }
 }
 
 // WithConfig adds lines to sshd_config.
@@ -316,6 +323,12 @@ func (s *SSHD) writeConfig() {
 		// `pyenv init`, which costs a second per command.
 		env += " SHLVL=1"
 	}
+	for _, v := range s.opts.env {
+		if strings.ContainsAny(v, " \t") {
+			v = `"` + v + `"` // sshd_config's quoting; no quote inside
+		}
+		env += " " + v
+	}
 	lines = append(lines, env)
 	lines = append(lines, s.opts.extra...)
 	if err := os.WriteFile(s.configFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -461,4 +474,12 @@ type logWriter struct{ t testing.TB }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// PID is the server's pid (0 when it is stopped).
+func (s *SSHD) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }

@@ -1,17 +1,29 @@
 package webhook
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
 )
 
 // Defaults for Config fields left empty.
 const (
-	DefaultBranch  = "main"
-	DefaultMaxBody = 25 << 20 // GitHub caps payloads at 25 MB
+	DefaultBranch = "main"
+	// DefaultMaxBody is small: a push payload is a few KiB, a push of
+	// thousands of commits a few hundred. GitHub's own cap is 25 MB
+	// (WEBHOOK_MAX_BODY raises it).
+	DefaultMaxBody = 1 << 20
+	// DefaultBodyBudget bounds the bytes of all bodies being read at
+	// once (at least twice MaxBody).
+	DefaultBodyBudget = 8 << 20
+	// DefaultBodyTimeout bounds reading one body: GitHub gives up on an
+	// answer after 10 s.
+	DefaultBodyTimeout = 10 * time.Second
 )
 
 // Config is one webhook endpoint.
@@ -24,8 +36,16 @@ type Config struct {
 	// Repository is the expected "owner/name"; a push from another
 	// repository is refused. Empty: no check (GIT_REPO is not on GitHub).
 	Repository string
-	// MaxBody caps the request body (default 25 MB); larger is a 413.
+	// MaxBody caps the request body (default 1 MiB, WEBHOOK_MAX_BODY);
+	// larger is a 413, announced or not.
 	MaxBody int64
+	// BodyBudget bounds the memory of all bodies being read at once; a
+	// request that cannot get its share within a quarter of BodyTimeout
+	// is a 503.
+	// Default 8 MiB or twice MaxBody; never less than MaxBody.
+	BodyBudget int64
+	// BodyTimeout bounds reading one body (default 10 s); slower is a 408.
+	BodyTimeout time.Duration
 	// Queue runs the deploys. Without one the endpoint is off.
 	Queue *Queue
 	// DeliveriesFile, when set, keeps the recent delivery ids across
@@ -34,11 +54,13 @@ type Config struct {
 
 	Logger *slog.Logger           // default: discard
 	Log    func(release.LogEntry) // the audit trail; default: none
+	Now    func() time.Time       // default: time.Now (tests move it)
 }
 
-// ConfigFromEnv reads WEBHOOK_SECRET, BRANCH, GITHUB_REPOSITORY and GIT_REPO
-// (for the repository when GITHUB_REPOSITORY is unset).
-func ConfigFromEnv(getenv func(string) string) Config {
+// ConfigFromEnv reads WEBHOOK_SECRET, BRANCH, GITHUB_REPOSITORY, GIT_REPO
+// (for the repository when GITHUB_REPOSITORY is unset) and
+// WEBHOOK_MAX_BODY.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		Secret:     getenv("WEBHOOK_SECRET"),
 		Branch:     strings.TrimSpace(getenv("BRANCH")),
@@ -47,7 +69,36 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	if c.Repository == "" {
 		c.Repository = RepositoryFromURL(getenv("GIT_REPO"))
 	}
-	return c
+	if v := strings.TrimSpace(getenv("WEBHOOK_MAX_BODY")); v != "" {
+		n, err := parseSize(v)
+		if err != nil || n < 1<<10 || n > 25<<20 {
+			return c, fmt.Errorf("WEBHOOK_MAX_BODY=%q: want a size from 1KiB to 25MiB (GitHub's cap), such as 4MiB", v)
+		}
+		c.MaxBody = n
+	}
+	return c, nil
+}
+
+// parseSize reads a byte count: digits, then nothing or a binary unit (K,
+// KB, KiB, M, MB, MiB; any case).
+func parseSize(s string) (int64, error) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n > 1<<40 {
+		return 0, fmt.Errorf("size %q: not a number of bytes", s)
+	}
+	switch strings.ToLower(strings.TrimSpace(s[i:])) {
+	case "", "b":
+		return n, nil
+	case "k", "kb", "kib":
+		return n << 10, nil
+	case "m", "mb", "mib":
+		return n << 20, nil
+	}
+	return 0, fmt.Errorf("size %q: the unit is none, KiB or MiB", s)
 }
 
 func (c *Config) setDefaults() {
@@ -58,11 +109,23 @@ func (c *Config) setDefaults() {
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
 	}
+	if c.BodyBudget <= 0 {
+		c.BodyBudget = max(DefaultBodyBudget, 2*c.MaxBody)
+	}
+	if c.BodyBudget < c.MaxBody {
+		c.BodyBudget = c.MaxBody
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Log == nil {
 		c.Log = func(release.LogEntry) {}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 

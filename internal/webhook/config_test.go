@@ -1,6 +1,10 @@
 package webhook
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestRepositoryFromURL(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -33,17 +37,55 @@ func TestRepositoryFromURL(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	c := ConfigFromEnv(env(map[string]string{"WEBHOOK_SECRET": "x", "GIT_REPO": "git@github.com:acme/shop.git"}))
+	c, err := ConfigFromEnv(env(map[string]string{"WEBHOOK_SECRET": "x", "GIT_REPO": "git@github.com:acme/shop.git"}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Secret != "x" || c.Repository != "acme/shop" || c.Branch != "" {
 		t.Errorf("from GIT_REPO: %+v", c)
 	}
 	c.setDefaults()
-	if c.Branch != "main" || c.MaxBody != 25<<20 {
-		t.Errorf("defaults: branch %q, max body %d", c.Branch, c.MaxBody)
+	if c.Branch != "main" || c.MaxBody != 1<<20 || c.BodyBudget != 8<<20 || c.BodyTimeout != 10*time.Second {
+		t.Errorf("defaults: branch %q, max body %d, budget %d, timeout %v", c.Branch, c.MaxBody, c.BodyBudget, c.BodyTimeout)
 	}
-	c = ConfigFromEnv(env(map[string]string{"GITHUB_REPOSITORY": "acme/web", "GIT_REPO": "git@github.com:acme/shop.git", "BRANCH": "refs/heads/prod"}))
+	c, _ = ConfigFromEnv(env(map[string]string{"GITHUB_REPOSITORY": "acme/web", "GIT_REPO": "git@github.com:acme/shop.git", "BRANCH": "refs/heads/prod"}))
 	c.setDefaults()
 	if c.Repository != "acme/web" || c.Branch != "prod" {
 		t.Errorf("GITHUB_REPOSITORY wins and BRANCH is a name: %+v", c)
+	}
+}
+
+func TestMaxBodyFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		v      string
+		want   int64
+		budget int64
+		bad    bool
+	}{
+		{v: "4MiB", want: 4 << 20, budget: 8 << 20},
+		{v: "25m", want: 25 << 20, budget: 50 << 20},
+		{v: "65536", want: 64 << 10, budget: 8 << 20},
+		{v: "512 KiB", want: 512 << 10, budget: 8 << 20},
+		{v: "26MiB", bad: true},
+		{v: "100", bad: true},
+		{v: "lots", bad: true},
+		{v: "4GB", bad: true},
+	} {
+		c, err := ConfigFromEnv(func(k string) string {
+			if k == "WEBHOOK_MAX_BODY" {
+				return tc.v
+			}
+			return ""
+		})
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "WEBHOOK_MAX_BODY") {
+				t.Errorf("%q: err %v, want one naming WEBHOOK_MAX_BODY", tc.v, err)
+			}
+			continue
+		}
+		c.setDefaults()
+		if err != nil || c.MaxBody != tc.want || c.BodyBudget != tc.budget {
+			t.Errorf("%q: max %d budget %d (%v), want %d, %d", tc.v, c.MaxBody, c.BodyBudget, err, tc.want, tc.budget)
+		}
 	}
 }

@@ -4,30 +4,50 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
-// maxDeliveries is how many recent keys (a delivery id and a payload digest
-// per push) are remembered. GitHub redelivers on a person's request,
-// usually within minutes or hours; a thousand pushes later an old delivery
-// may deploy again.
-const maxDeliveries = 2000
+// deliveryMemory is how long a delivery id and a payload digest are
+// remembered. GitHub redelivers a delivery for at most three days, on a
+// person's request; a push signed longer ago than this is refused (see
+// Handler.push), so a replay of it can never pass unremembered.
+const deliveryMemory = 7 * 24 * time.Hour
 
-// deliveries is a bounded set of recent delivery ids: the oldest is
-// forgotten first. With a file it survives restarts.
+// maxDeliveries bounds the remembered keys all the same (two per push to
+// the branch): a flood of signed pushes can only come from the secret's
+// holder, but memory and the file stay bounded. Past it the oldest go
+// first, and the order of signed push times still guards the branch.
+const maxDeliveries = 100_000
+
+// newestKey names the newest accepted push's time in the file: no delivery
+// id can be it (validDelivery refuses '@').
+const newestKey = "@newest-push"
+
+// deliveries is the set of recent delivery keys, kept by time, and the
+// signed time of the newest push accepted for a deploy. With a file it
+// survives restarts.
 type deliveries struct {
 	saveMu sync.Mutex // one save at a time: the newest snapshot lands last
 	mu     sync.Mutex
-	ids    map[string]struct{}
-	ring   []string
-	next   int
+	at     map[string]time.Time
+	order  []entry // oldest first
+	newest time.Time
 	file   string
 	dirty  bool
 }
 
-func newDeliveries(file string) *deliveries {
-	d := &deliveries{ids: make(map[string]struct{}, maxDeliveries), ring: make([]string, maxDeliveries), file: file}
+type entry struct {
+	key string
+	at  time.Time
+}
+
+// newDeliveries loads file (lines "KEY UNIXTIME"; a bare key, from before
+// times were kept, counts as seen now).
+func newDeliveries(file string, now time.Time) *deliveries {
+	d := &deliveries{at: map[string]time.Time{}, file: file}
 	if file == "" {
 		return d
 	}
@@ -35,45 +55,85 @@ func newDeliveries(file string) *deliveries {
 	if err != nil {
 		return d // missing (first start) or unreadable: start empty
 	}
-	for _, id := range strings.Split(string(data), "\n") {
-		if id = strings.TrimSpace(id); validDelivery(id) {
-			d.addLocked(id)
+	for _, line := range strings.Split(string(data), "\n") {
+		key, unix, _ := strings.Cut(strings.TrimSpace(line), " ")
+		at := now
+		if n, err := strconv.ParseInt(unix, 10, 64); err == nil {
+			at = time.Unix(n, 0)
+		}
+		switch {
+		case key == newestKey:
+			d.newest = at
+		case validDelivery(key):
+			d.addLocked(key, at)
 		}
 	}
+	d.forgetLocked(now)
 	return d
 }
 
-// add records the keys and reports whether none of them was seen before.
-func (d *deliveries) add(keys ...string) bool {
+// add records the keys at now and reports whether none of them was seen
+// within deliveryMemory.
+func (d *deliveries) add(now time.Time, keys ...string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.forgetLocked(now)
 	fresh := true
 	for _, k := range keys {
-		if _, seen := d.ids[k]; seen {
+		if _, seen := d.at[k]; seen {
 			fresh = false
 		}
 	}
 	for _, k := range keys {
-		d.addLocked(k)
+		d.addLocked(k, now)
 	}
+	d.forgetLocked(now) // the bound
 	d.dirty = true
 	return fresh
 }
 
-func (d *deliveries) addLocked(id string) {
-	if _, seen := d.ids[id]; seen {
+func (d *deliveries) addLocked(key string, at time.Time) {
+	if _, seen := d.at[key]; seen {
 		return
 	}
-	if old := d.ring[d.next]; old != "" {
-		delete(d.ids, old)
+	d.at[key] = at
+	d.order = append(d.order, entry{key, at})
+}
+
+// forgetLocked drops the keys older than deliveryMemory, and the oldest
+// past maxDeliveries.
+func (d *deliveries) forgetLocked(now time.Time) {
+	cut := 0
+	for cut < len(d.order) && (now.Sub(d.order[cut].at) > deliveryMemory || len(d.order)-cut > maxDeliveries) {
+		delete(d.at, d.order[cut].key)
+		cut++
 	}
-	d.ring[d.next] = id
-	d.ids[id] = struct{}{}
-	d.next = (d.next + 1) % len(d.ring)
+	d.order = d.order[cut:] // the array is let go of as append grows it
+}
+
+// accept records the signed time of a push accepted for a deploy, and
+// reports whether it is strictly newer than every one before: only such a
+// push may take the release back to an older commit. A push older than
+// the newest accepted is not accepted at all (see Handler.push).
+func (d *deliveries) accept(pushed time.Time) (newest bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	newest = pushed.After(d.newest)
+	if newest {
+		d.newest, d.dirty = pushed, true
+	}
+	return newest
+}
+
+// newestPush is the signed time of the newest push accepted so far.
+func (d *deliveries) newestPush() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.newest
 }
 
 // save writes the set to its file (temp file, fsync, rename), oldest first.
-func (d *deliveries) save() error {
+func (d *deliveries) save(now time.Time) error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
 	d.mu.Lock()
@@ -81,16 +141,24 @@ func (d *deliveries) save() error {
 		d.mu.Unlock()
 		return nil
 	}
+	d.forgetLocked(now)
 	var b bytes.Buffer
-	for i := range d.ring {
-		if id := d.ring[(d.next+i)%len(d.ring)]; id != "" {
-			b.WriteString(id)
-			b.WriteByte('\n')
-		}
+	if !d.newest.IsZero() {
+		writeKey(&b, newestKey, d.newest)
+	}
+	for _, e := range d.order {
+		writeKey(&b, e.key, e.at)
 	}
 	d.dirty = false
 	d.mu.Unlock()
 	return writeAtomic(d.file, b.Bytes())
+}
+
+func writeKey(b *bytes.Buffer, key string, at time.Time) {
+	b.WriteString(key)
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatInt(at.Unix(), 10))
+	b.WriteByte('\n')
 }
 
 func writeAtomic(name string, data []byte) error {

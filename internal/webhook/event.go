@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // PushEvent is the part of GitHub's push payload that decides a deploy.
@@ -36,6 +38,51 @@ type Repository struct {
 	Name     string   `json:"name,omitempty"`
 	FullName string   `json:"full_name"`
 	Owner    *Account `json:"owner,omitempty"`
+	// PushedAt is when the push happened, in a push event (signed with
+	// the rest): it orders deliveries and tells an old one.
+	PushedAt *PushTime `json:"pushed_at,omitempty"`
+}
+
+// PushTime is repository.pushed_at: a Unix time in push events, a date in
+// other events' payloads. Anything else reads as no time.
+type PushTime struct{ time.Time }
+
+func (p *PushTime) UnmarshalJSON(b []byte) error {
+	var n int64
+	var s string
+	switch {
+	case json.Unmarshal(b, &n) == nil:
+		p.Time = time.Unix(n, 0)
+	case json.Unmarshal(b, &s) == nil:
+		p.Time, _ = time.Parse(time.RFC3339, s)
+	}
+	return nil
+}
+
+func (p PushTime) MarshalJSON() ([]byte, error) { return json.Marshal(p.Unix()) }
+
+// pushedAt is when GitHub says the push happened (pushed_at, signed with
+// the payload, by GitHub's clock, so it orders pushes); zero if it does not.
+func (e *PushEvent) pushedAt() time.Time {
+	if e.Repository != nil && e.Repository.PushedAt != nil {
+		return e.Repository.PushedAt.Time
+	}
+	return time.Time{}
+}
+
+// sentAt is when the push was made, as near as the payload tells: pushed_at,
+// else the head commit's time (`ship trigger` sets it to the moment it
+// sends, by its own clock); zero when neither says.
+func (e *PushEvent) sentAt() time.Time {
+	if t := e.pushedAt(); !t.IsZero() {
+		return t
+	}
+	if e.HeadCommit != nil {
+		if t, err := time.Parse(time.RFC3339, e.HeadCommit.Timestamp); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // Person is a git identity (pusher, author).

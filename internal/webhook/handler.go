@@ -1,17 +1,17 @@
 package webhook
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/shipdeploy/ship/internal/release"
 )
@@ -36,13 +36,15 @@ type Handler struct {
 	off    string // why the endpoint is off; "" when it is on
 	seen   *deliveries
 	noise  limiter
+	budget *semaphore.Weighted // bytes of bodies held (Config.BodyBudget)
 }
 
 // New returns the endpoint for cfg. Without a secret or a queue it is off
 // (answers 503), and says so once in the log.
 func New(cfg Config) *Handler {
 	cfg.setDefaults()
-	h := &Handler{cfg: cfg, secret: []byte(cfg.Secret), noise: limiter{perMinute: noiseLogsPerMinute}}
+	h := &Handler{cfg: cfg, secret: []byte(cfg.Secret), noise: limiter{perMinute: noiseLogsPerMinute},
+		budget: semaphore.NewWeighted(cfg.BodyBudget)}
 	switch {
 	case cfg.Secret == "":
 		h.off = "WEBHOOK_SECRET is not set"
@@ -53,7 +55,7 @@ func New(cfg Config) *Handler {
 		cfg.Logger.Warn("webhook deploys are off: " + h.off)
 		return h
 	}
-	h.seen = newDeliveries(cfg.DeliveriesFile)
+	h.seen = newDeliveries(cfg.DeliveriesFile, cfg.Now())
 	cfg.Queue.setAudit(cfg.Log)
 	repo := cfg.Repository
 	if repo == "" {
@@ -69,13 +71,14 @@ func (h *Handler) Enabled() bool { return h.off == "" }
 
 // outcome is one answer and what the audit trail says about it.
 type outcome struct {
-	code    int
-	resp    Response
-	result  string // audit: accepted, ignored, refused, ok
-	event   string
-	by      string
-	signed  bool // the signature matched; unsigned noise is rate limited
-	audited bool // already in the audit trail
+	code       int
+	resp       Response
+	result     string // audit: accepted, ignored, refused, ok
+	event      string
+	by         string
+	signed     bool // the signature matched; unsigned noise is rate limited
+	audited    bool // already in the audit trail
+	retryAfter bool // busy: say when to try again
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,9 +86,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o.code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
+	if o.retryAfter {
+		w.Header().Set("Retry-After", "10")
+	}
 	h.record(r, o)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set(HeaderAnswer, "1")
 	w.WriteHeader(o.code)
 	_ = json.NewEncoder(w).Encode(o.resp)
 }
@@ -110,41 +117,23 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request) outcome {
 	if err != nil {
 		return refuse(http.StatusUnauthorized, err.Error())
 	}
-	body, err := h.readBody(w, r)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBody))
-		}
-		return refuse(http.StatusBadRequest, "cannot read the body")
+	if r.ContentLength > h.cfg.MaxBody {
+		return h.tooLarge() // announced: not one byte is read
 	}
-	if err := verify(sig, body, h.secret); err != nil {
+	body, err := h.readBody(w, r)
+	defer body.release()
+	if err != nil {
+		return h.bodyRefusal(err)
+	}
+	if err := verify(sig, body.data, h.secret); err != nil {
 		return refuse(http.StatusUnauthorized, err.Error())
 	}
 
 	// Signed by someone who knows the secret: from here on every outcome
 	// is recorded, and the payload may be read.
-	o := h.event(r, mt, body)
+	o := h.event(r, mt, body.data)
 	o.signed = true
 	return o
-}
-
-// bodyTimeout bounds reading one body: the receiver's server has no read
-// timeout (the app's responses may stream), and a sender that trickles a
-// body must not hold a connection forever.
-const bodyTimeout = 30 * time.Second
-
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	// Not every ResponseWriter supports deadlines (httptest's recorder):
-	// then the server's own timeouts are all there is.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
-	rd := http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
-	var b bytes.Buffer
-	if n := r.ContentLength; n > 0 && n <= h.cfg.MaxBody {
-		b.Grow(int(n) + bytes.MinRead)
-	}
-	_, err := b.ReadFrom(rd)
-	return b.Bytes(), err
 }
 
 func (h *Handler) event(r *http.Request, mt string, body []byte) outcome {
@@ -207,17 +196,9 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 		o.resp.Reason = fmt.Sprintf("push from repository %q: this server deploys %s", clip(ev.fullName(), 100), h.cfg.Repository)
 		return o
 	}
-	// The delivery header is not signed: a replayed body under a new id is
-	// caught by the body's digest (a real push always differs: after,
-	// before, timestamps).
-	if !h.seen.add(delivery, bodyKey(data)) {
-		o.code, o.result = http.StatusOK, "ignored"
-		o.resp.Status = "duplicate"
-		o.resp.Reason = "delivery " + delivery + " (or the same payload) was already handled: nothing to do"
-		return o
-	}
 	d := ev.decide(h.cfg.Branch)
 	if !d.deploy {
+		// Not remembered: it deploys nothing, replayed or not.
 		o.code, o.resp.Reason = d.status, d.reason
 		o.result, o.resp.Status = "ignored", "ignored"
 		if d.status >= 400 {
@@ -225,21 +206,64 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 		}
 		return o
 	}
-	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: time.Now(), Forced: ev.Forced}
+	now := h.cfg.Now()
+	defer func() {
+		if err := h.seen.save(now); err != nil {
+			h.cfg.Logger.Warn("webhook: cannot save recent delivery ids", "file", h.cfg.DeliveriesFile, "err", err)
+		}
+	}()
+	// The delivery header is not signed: a replayed body under a new id is
+	// caught by the body's digest (a real push always differs: after,
+	// before, timestamps).
+	if !h.seen.add(now, delivery, bodyKey(data)) {
+		o.code, o.result = http.StatusOK, "ignored"
+		o.resp.Status = "duplicate"
+		o.resp.Reason = "delivery " + delivery + " (or the same payload) was already handled: nothing to do"
+		return o
+	}
+	if reason := h.late(&ev, now); reason != "" {
+		o.code, o.result, o.resp.Status, o.resp.Reason = http.StatusAccepted, "ignored", "ignored", reason
+		return o
+	}
+	req := Request{Commit: ev.After, Ref: ev.Ref, Delivery: delivery, Pusher: o.by, Received: now, Forced: ev.Forced}
+	pushed := ev.pushedAt()
+	newest := !pushed.IsZero() && h.seen.accept(pushed)
+	req.MayGoBack = ev.Forced && newest
+	return h.queue(o, req)
+}
+
+// late says why a push does not deploy by its signed times, or "": one
+// made longer ago than deliveries are remembered could be a replay that is
+// no longer recognised, and one GitHub pushed before a push already
+// accepted would take the branch back to where it no longer is. (Only
+// GitHub's pushed_at orders pushes: a sender's own clock may be off. A
+// push without it is not ordered, and never takes the release back.)
+func (h *Handler) late(ev *PushEvent, now time.Time) string {
+	if sent := ev.sentAt(); !sent.IsZero() && now.Sub(sent) > deliveryMemory {
+		return fmt.Sprintf("pushed at %s, more than %s ago: a replay cannot be told from a redelivery; push again to deploy",
+			sent.UTC().Format(time.RFC3339), deliveryMemory)
+	}
+	pushed, newest := ev.pushedAt(), h.seen.newestPush()
+	if !pushed.IsZero() && pushed.Before(newest) {
+		return fmt.Sprintf("pushed at %s, before the push already accepted (pushed at %s): a late delivery does not deploy",
+			pushed.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// queue submits an accepted push.
+func (h *Handler) queue(o outcome, req Request) outcome {
 	// Recorded before Submit: the deploy may start, and even end, before
 	// this handler returns, and the trail should read in order.
-	h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: delivery, Result: "accepted",
+	h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: req.Delivery, Result: "accepted",
 		Commit: req.Commit, Ref: req.Ref, By: req.By(), Detail: "queued"})
 	o.audited = true
 	if old := h.cfg.Queue.Submit(req); old != nil {
 		o.resp.Replaced = old.Commit
 		h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: old.Delivery, Result: "ignored",
 			Commit: old.Commit, Ref: old.Ref, By: old.By(),
-			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", delivery, short(ev.After))})
-		h.cfg.Logger.Info("webhook push superseded", "delivery", old.Delivery, "commit", old.Commit, "by_delivery", delivery)
-	}
-	if err := h.seen.save(); err != nil {
-		h.cfg.Logger.Warn("webhook: cannot save recent delivery ids", "file", h.cfg.DeliveriesFile, "err", err)
+			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", req.Delivery, short(req.Commit))})
+		h.cfg.Logger.Info("webhook push superseded", "delivery", old.Delivery, "commit", old.Commit, "by_delivery", req.Delivery)
 	}
 	o.code, o.result = http.StatusAccepted, "accepted"
 	o.resp.Status = "queued"

@@ -24,6 +24,10 @@ import (
 
 const testSecret = "s3cret: do not log me"
 
+// fixtureNow is a minute after the pushes in testdata were pushed
+// (repository.pushed_at): the clock of the tests that use them.
+var fixtureNow = time.Unix(1746177302, 0).Add(time.Minute)
+
 // rig is a webhook endpoint on a real HTTP server, with a queue whose
 // deploys are recorded instead of run.
 type rig struct {
@@ -64,6 +68,7 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	cfg := Config{
 		Secret: testSecret, Branch: "main", Repository: "acme/shop", Queue: r.q, Logger: logger,
 		Log: func(e release.LogEntry) { r.mu.Lock(); r.audit = append(r.audit, e); r.mu.Unlock() },
+		Now: func() time.Time { return fixtureNow },
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -51,7 +51,8 @@ func TestWebhookDeploysThroughThePipeline(t *testing.T) {
 		return res.Release, nil
 	}, logger)
 	cfg := webhook.Config{Secret: "It's a Secret to Everybody", Branch: "main", Repository: "acme/shop", Queue: q, Logger: logger,
-		Log: func(e release.LogEntry) { _ = release.AppendLog(release.LocalFS{}, l, e) }}
+		Log: func(e release.LogEntry) { _ = release.AppendLog(release.LocalFS{}, l, e) },
+		Now: func() time.Time { return time.Unix(1746177302, 0).Add(time.Minute) }} // testdata's pushes were pushed then
 	h := webhook.New(cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/deploy", h)

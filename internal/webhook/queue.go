@@ -19,8 +19,12 @@ type Request struct {
 	Pusher   string
 	Received time.Time
 	// Forced: the push rewrote the branch (git push --force), so an older
-	// commit than the one deployed is meant.
+	// commit than the one deployed may be meant.
 	Forced bool
+	// MayGoBack: a forced push, signed as pushed after every push accepted
+	// before it. Only such a push may deploy a commit older than the live
+	// one; a late or replayed delivery never can.
+	MayGoBack bool
 }
 
 // ErrSuperseded is returned by a RunFunc that skips a push whose commit is

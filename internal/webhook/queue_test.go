@@ -55,28 +55,30 @@ func TestRedeliveryDeploysOnce(t *testing.T) {
 	}
 }
 
+// Within the time they are kept, the keys are bounded all the same.
 func TestDeliveriesAreBounded(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "deliveries")
-	d := newDeliveries(file)
+	now := time.Now()
+	d := newDeliveries(file, now)
 	for i := 0; i < maxDeliveries+10; i++ {
-		if !d.add(commitID(i)) {
+		if !d.add(now, commitID(i)) {
 			t.Fatalf("id %d reported as seen", i)
 		}
 	}
-	if len(d.ids) != maxDeliveries {
-		t.Fatalf("remembers %d ids, want %d", len(d.ids), maxDeliveries)
+	if len(d.at) != maxDeliveries {
+		t.Fatalf("remembers %d ids, want %d", len(d.at), maxDeliveries)
 	}
-	if d.add(commitID(maxDeliveries + 9)) {
+	if d.add(now, commitID(maxDeliveries+9)) {
 		t.Error("a recent id was forgotten")
 	}
-	if err := d.save(); err != nil {
+	if err := d.save(now); err != nil {
 		t.Fatal(err)
 	}
-	d2 := newDeliveries(file)
-	if !d2.add(commitID(0)) {
+	d2 := newDeliveries(file, now)
+	if !d2.add(now, commitID(0)) {
 		t.Error("the oldest id was kept past the bound")
 	}
-	if d2.add(commitID(maxDeliveries + 5)) {
+	if d2.add(now, commitID(maxDeliveries+5)) {
 		t.Error("a recent id was not reloaded from the file")
 	}
 }

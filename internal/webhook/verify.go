@@ -18,6 +18,9 @@ const (
 	HeaderSignatureSHA1 = "X-Hub-Signature"       // refused: SHA-1 only
 	HeaderEvent         = github.EventTypeHeader  // X-GitHub-Event
 	HeaderDelivery      = github.DeliveryIDHeader // X-GitHub-Delivery
+	// HeaderAnswer marks every answer of this endpoint, so a sender (ship
+	// trigger) can tell it from the app's own page on the same path.
+	HeaderAnswer = "X-Ship-Webhook"
 )
 
 // Content types GitHub can be configured to send.
