@@ -57,3 +57,42 @@ func TestStartAnswersWhatAPreviousReceiverLeft(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAfterTheSwitchCommitsWhatServes: the receiver restarts while
+// a deploy switches: the host renamed current to release 2 and writes
+// COMMIT for it; the new receiver started current (release 2) at boot. The
+// COMMIT is answered as done, not "failed" (which would make the host put
+// current back on release 1 while release 2 serves).
+func TestRestartAfterTheSwitchCommitsWhatServes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		conf string // release 2's
+	}{
+		{"serving already", "version=v2"},
+		{"still starting", "version=v2\ndelay=1500ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := appRoot(t, "version=v1", tc.conf)
+			swap(t, l, 2)
+			startReceiver(t, testOptions(t, l))
+			if tc.name == "serving already" {
+				waitState(t, l, 10*time.Second, "release 2 serving", servingRelease(2))
+			}
+			if err := release.WriteJSON(lfs, l.Request(release.RequestCommit), release.ReloadRequest{ID: "switched", Release: 2}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				word, a, _ := release.ReadAnswer(lfs, l, "switched")
+				if word == release.AnswerCommitted || word == release.AnswerDrained {
+					break
+				}
+				if word == release.AnswerFailed || time.Now().After(deadline) {
+					t.Fatalf("COMMIT of the release that serves after a restart: answer %q %+v", word, a)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			waitState(t, l, 10*time.Second, "release 2 serving", servingRelease(2))
+		})
+	}
+}

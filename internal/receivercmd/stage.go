@@ -234,7 +234,14 @@ func (r *receiver) startDone(ctx context.Context, res startResult) {
 
 func (r *receiver) commitRequest(ctx context.Context, rq request) {
 	s := r.staged
+	// After a restart between the host's switch and its COMMIT, this
+	// receiver started current, the release asked for, by itself.
+	const restarted = "the receiver restarted after the switch and started current, this release"
 	switch {
+	case s != nil && s.boot && s.id == "" && rq.ID != "" && rq.Release == s.release:
+		s.id, s.asked, s.note = rq.ID, true, restarted // the boot's answers go to this COMMIT
+	case (s == nil || s.id != rq.ID) && rq.ID != "" && rq.Release != 0 && rq.Release == r.serving():
+		r.answer(rq.ID, release.AnswerDrained, release.Answer{Release: rq.Release, Note: restarted})
 	case s == nil || s.id != rq.ID || rq.ID == "":
 		r.answer(rq.ID, release.AnswerFailed, release.Answer{Release: rq.Release,
 			Error: "nothing is staged under this id (stopped by ABORT, a newer STAGE, or --stage-timeout)"})
