@@ -146,6 +146,9 @@ func (r *receiver) heartbeat() time.Duration {
 
 // boot serves what is there at start: a waiting RELOAD, or current.
 func (r *receiver) boot(ctx context.Context) {
+	if back := takeBackAside(r.l); len(back) > 0 {
+		r.log.Warn("requests a killed receiver had moved aside are taken again", "kinds", back)
+	}
 	r.answerOrphans()
 	if _, ok, _ := readRequest(r.l, release.RequestReload); ok {
 		r.takeRequests(ctx)

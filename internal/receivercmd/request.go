@@ -71,6 +71,25 @@ func settleRequest(l release.Layout, kind string, raw []byte) (newer bool, err e
 	}
 }
 
+// takeBackAside puts back the requests a killed receiver had moved aside
+// (settleRequest) and never acted on: it died between the two. A newer
+// request of the same kind stays; the old one is dropped. It returns the
+// kinds put back.
+func takeBackAside(l release.Layout) []string {
+	var back []string
+	for _, kind := range requestKinds {
+		asides, _ := filepath.Glob(filepath.Join(l.Releases(), "."+kind+".handled.tmp-*"))
+		for _, a := range asides {
+			// A link never replaces a request written meanwhile.
+			if err := os.Link(a, l.Request(kind)); err == nil {
+				back = append(back, kind)
+			}
+			_ = os.Remove(a)
+		}
+	}
+	return back
+}
+
 // resolveCurrent returns the real folder `current` points to and its release
 // number (0 when the link names no numbered release).
 func resolveCurrent(l release.Layout) (dir string, n int, err error) {

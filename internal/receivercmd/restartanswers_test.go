@@ -1,6 +1,8 @@
 package receivercmd
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -94,5 +96,31 @@ func TestRestartAfterTheSwitchCommitsWhatServes(t *testing.T) {
 			}
 			waitState(t, l, 10*time.Second, "release 2 serving", servingRelease(2))
 		})
+	}
+}
+
+// TestStartTakesBackARequestMovedAside: a receiver killed while it took a
+// request (moved aside as releases/.KIND.handled.tmp-…, not yet acted on)
+// lost it. The next receiver puts it back and takes it, and nothing is
+// left aside.
+func TestStartTakesBackARequestMovedAside(t *testing.T) {
+	l := appRoot(t, "version=v1", "version=v2")
+	aside := filepath.Join(l.Releases(), ".STAGE.handled.tmp-4242-abc")
+	if err := os.WriteFile(aside, []byte(`{"id":"lost","release":2}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startReceiver(t, testOptions(t, l))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if word, _, _ := release.ReadAnswer(lfs, l, "lost"); word == release.AnswerStaged {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the STAGE request a killed receiver moved aside was never taken")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left, _ := filepath.Glob(filepath.Join(l.Releases(), ".*.handled.tmp-*")); len(left) > 0 {
+		t.Errorf("left aside: %v", left)
 	}
 }
