@@ -105,7 +105,7 @@ func (w *world) leftovers() []string {
 	entries, _ := os.ReadDir(w.layout.Releases())
 	for _, e := range entries {
 		if n, err := strconv.Atoi(e.Name()); err == nil && !w.finished(n) {
-			out = append(out, "unfinished releases/"+e.Name())
+			out = append(out, "releases/"+e.Name()) // unfinished
 		}
 	}
 	return out

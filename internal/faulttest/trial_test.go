@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -358,6 +359,9 @@ func (tr *trial) next() int {
 func (tr *trial) checkSwept() {
 	if left := tr.w.leftovers(); len(left) > 0 {
 		tr.violate("left after the next deploy: %v", left)
+		for _, f := range left { // so that later trials are judged alone
+			_ = os.RemoveAll(filepath.Join(tr.w.root, f))
+		}
 	}
 }
 
