@@ -260,12 +260,14 @@ await_answer() {
 	while :; do
 		answer
 		case "|$1|" in *"|$aword|"*) [ -n "$aword" ] && return 0 ;; esac
-		w=""
-		read -r w <&4
-		case $w in
+		# Its own variable: $w still holds ship's last word (commit's list
+		# of releases to prune) for after the wait.
+		aw=""
+		read -r aw <&4
+		case $aw in
 		# Ticks written while nobody waited are old: only the time counts.
-		tick\ *) [ "$2" -gt 0 ] && [ "${w#tick }" -ge "$deadline" ] && return 1 ;;
-		uploaded\ *) uploaded=${w#uploaded } ;;
+		tick\ *) [ "$2" -gt 0 ] && [ "${aw#tick }" -ge "$deadline" ] && return 1 ;;
+		uploaded\ *) uploaded=${aw#uploaded } ;;
 		esac
 	done
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,5 +110,27 @@ func TestFrozenLinkWithAChattyBuild(t *testing.T) {
 	next := w.start(t, "deploy", w.target, "--path", w.root, "--repo", w.repo)
 	if code, _ := next.wait(shipWithin); code != 0 {
 		t.Errorf("the next deploy: exit %d\n%s", code, next.tail(20))
+	}
+}
+
+// TestPruneWithAReceiver: with a receiver answering (the usual case),
+// every deploy keeps exactly the newest --keep releases. The host's waits
+// for the receiver's answers read ship's words too, and once took the
+// place of the list of releases to remove: nothing was ever pruned.
+func TestPruneWithAReceiver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	w := newWorld(t)
+	for i := range 4 {
+		w.commit(t)
+		r := w.start(t, "deploy", "local", "--path", w.root, "--repo", w.repo, "--keep", "2")
+		if code, _ := r.wait(shipWithin); code != 0 {
+			t.Fatalf("deploy %d: exit %d\n%s", i, code, r.out.String())
+		}
+		n := r.claimed()
+		if got, want := w.look().finished, []int{n - 1, n}; !slices.Equal(got, want) {
+			t.Fatalf("after release %d with --keep 2 the releases are %v, want %v:\n%s", n, got, want, r.out.String())
+		}
 	}
 }
