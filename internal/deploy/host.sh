@@ -186,7 +186,7 @@ end() {
 	kill "$reader_pid" 2>/dev/null
 	kill -KILL "$watchdog_pid" 2>/dev/null
 	set -- "$1" "$run"
-	for f in ".current.tmp-$id" "releases/.COMMIT.tmp-$id" "releases/.ABORT.tmp-$id" ".ship/answers/$id"; do
+	for f in ".current.tmp-$id" ".current.tmp-$id-back" "releases/.COMMIT.tmp-$id" "releases/.ABORT.tmp-$id" ".ship/answers/$id"; do
 		if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
 	done
 	l=""
@@ -605,10 +605,12 @@ stage_release() {
 	fail "release $n did not become healthy"
 }
 
-# prepare_switch makes the temp link ahead, so that the switch is a rename.
+# prepare_switch makes the temp links ahead, to the new release and back
+# to the old one, so that the switch and a switch back are renames: a full
+# disk stops neither.
 prepare_switch() {
 	tmp=.current.tmp-$id
-	ln -sfn "releases/$n" "$tmp"
+	ln -sfn "releases/$n" "$tmp" && { [ -z "$cur" ] || ln -sfn "$cur" "$tmp-back"; }
 }
 
 # commit_release switches current and moves traffic. From here on the
@@ -649,10 +651,12 @@ commit_release() {
 
 # back puts current back where it was after a failed switch, and ends.
 back() {
-	if [ -n "$cur" ]; then
-		ln -s "$cur" "$tmp" && mv -fT "$tmp" current
+	where="current is still on releases/$n: ship rollback puts it back"
+	if [ -n "$cur" ] && { [ -L "$tmp-back" ] || ln -s "$cur" "$tmp-back"; } && mv -fT "$tmp-back" current; then
+		where="current is back on $cur"
 	fi
-	say fail "$1; current is back on ${cur:-nothing}"
+	withdraw # when the COMMIT never reached the receiver, it stops the staged release
+	say fail "$1; $where"
 	audit failed switch "$1"
 	end 1
 }

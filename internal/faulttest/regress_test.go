@@ -3,8 +3,10 @@ package faulttest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +134,57 @@ func TestPruneWithAReceiver(t *testing.T) {
 		if got, want := w.look().finished, []int{n - 1, n}; !slices.Equal(got, want) {
 			t.Fatalf("after release %d with --keep 2 the releases are %v, want %v:\n%s", n, got, want, r.out.String())
 		}
+	}
+}
+
+// TestSwitchBackOnAFullDisk: the disk runs out of inodes right after the
+// host switched current, so it cannot write the COMMIT request. It must
+// put current back (a rename of a link made ahead: no room needed), stop
+// the staged release, and say so truly; before, making the link back
+// failed and ship said "current is back on releases/1" while current
+// named release 2 and release 1 served. A mv first on the script's PATH
+// fills the disk just after the switch's rename.
+func TestSwitchBackOnAFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	w := newWorld(t)
+	if !w.tmpfs {
+		testenv.SkipOrFail(t, "needs the app root on a tmpfs: run the tests as root")
+	}
+	realMv, err := exec.LookPath("mv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	bin := filepath.Join(home, ".bun", "bin")
+	fillInodes := `mkdir -p .filler && i=0 && while true >".filler/$i"; do i=$((i + 1)); done 2>/dev/null`
+	mv := "#!/bin/sh\n" + realMv + " \"$@\" || exit\ncase \"$*\" in *' current') " + fillInodes + " ;; esac\nexit 0\n"
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "mv"), []byte(mv), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(filepath.Join(w.root, ".filler"))
+	w.commit(t)
+	r := w.startIn(t, home, "deploy", "local", "--path", w.root, "--repo", w.repo, "-v")
+	code, ok := r.wait(shipWithin)
+	if !ok || code != 1 {
+		t.Fatalf("ship: exit %d (ended %v), want 1 (the COMMIT could not be written):\n%s", code, ok, r.out.String())
+	}
+	if cur := w.current(); cur != 1 {
+		t.Errorf("ship failed the deploy, but current names release %d:\n%s", cur, r.tail(8))
+	}
+	if !strings.Contains(r.out.String(), "current is back on releases/1") {
+		t.Errorf("ship does not say current is back on release 1:\n%s", r.tail(8))
+	}
+	// The staged release is stopped too, full disk or not.
+	deadline := time.Now().Add(15 * time.Second)
+	for stray := w.strays(1); len(stray) > 0; stray = w.strays(1) {
+		if time.Now().After(deadline) {
+			t.Fatalf("left running: %v", stray)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

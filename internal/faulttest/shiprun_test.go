@@ -43,6 +43,13 @@ type shipRun struct {
 // returns at once.
 func (w *world) start(t *testing.T, args ...string) *shipRun {
 	t.Helper()
+	return w.startIn(t, os.Getenv("HOME"), args...)
+}
+
+// startIn is start with another HOME (a local deploy's script looks for
+// programs in $HOME/.bun/bin first).
+func (w *world) startIn(t *testing.T, home string, args ...string) *shipRun {
+	t.Helper()
 	args = append(args, "--key", w.sshd.KeyFile, "--known-hosts", w.knownHosts)
 	r := &shipRun{args: args, seen: map[string]chan struct{}{}, done: make(chan struct{}), last: "start"}
 	for _, s := range stages {
@@ -51,7 +58,7 @@ func (w *world) start(t *testing.T, args ...string) *shipRun {
 	close(r.seen["start"])
 	r.cmd = exec.Command(w.ship, args...)
 	r.cmd.Dir = t.TempDir() // no ship.yml
-	r.cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + os.Getenv("HOME"), "USER=" + w.sshd.User}
+	r.cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "USER=" + w.sshd.User}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
