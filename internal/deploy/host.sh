@@ -30,6 +30,9 @@
 
 set -u
 umask 022
+# Files are made empty with `true >F`, never `: >F`: `:` is a special
+# built-in, and a redirection it cannot make (a disk out of inodes) ends
+# the whole script instead of failing the command.
 PATH="$HOME/.bun/bin:/usr/local/bin:$PATH"
 export PATH
 
@@ -69,7 +72,7 @@ reader() {
 		case $w in
 		ping) say pong ;;
 		upload\ *)
-			: >"$run/uploading"
+			true >"$run/uploading"
 			mkdir -p "$run/src"
 			# tar may stop early (a full disk): cat takes the rest, so that the
 			# bytes after the upload are read as words again.
@@ -128,7 +131,7 @@ watchdog() {
 		if [ "$a" != "$last" ] || [ -f "$run/uploading" ] || [ -f "$run/committing" ] || [ -f "$run/abort" ]; then
 			last=$a
 			quiet=0
-			: >"$run/beat"
+			true >"$run/beat"
 		elif [ $((quiet += 2)) -ge "$gone_after" ]; then
 			echo " no word from ship for ${gone_after}s (a frozen link?)" >"$run/abort"
 			# Nobody reads our output now: writes blocked on the link
@@ -556,7 +559,7 @@ EOF
 	fi
 	if [ -n "$key" ] && [ ! -f "$deps/.complete" ] && [ -d "$rel/node_modules" ] && [ ! -L "$rel/node_modules" ]; then
 		{ rm -rf "$deps" && mkdir -p "$deps" && mv "$rel/node_modules" "$deps/node_modules" &&
-			ln -s "../../$deps/node_modules" "$rel/node_modules" && : >"$deps/.complete"; } ||
+			ln -s "../../$deps/node_modules" "$rel/node_modules" && true >"$deps/.complete"; } ||
 			fail "cannot move node_modules to $deps"
 	fi
 }
@@ -617,7 +620,7 @@ prepare_switch() {
 # deploy finishes even if ship goes away.
 commit_release() {
 	trap '' TERM INT HUP PIPE
-	: >"$run/committing"
+	true >"$run/committing"
 	phase=switch
 	say stage switch
 	# Another deploy may have taken over a lock it thought stale: never
@@ -694,7 +697,7 @@ cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
 	say fail "cannot enter or create $root"
 	exit 1
 }
-{ mkdir -p "$run/lock" && mkfifo "$run/words" "$run/out" && exec 4<>"$run/words" && : >"$run/beat"; } || {
+{ mkdir -p "$run/lock" && mkfifo "$run/words" "$run/out" && exec 4<>"$run/words" && true >"$run/beat"; } || {
 	say fail "cannot create $root/$run (is the disk full or read-only?)"
 	exit 1
 }
