@@ -128,7 +128,9 @@ func (f *fleet) result() *FleetResult {
 // failure is the error of a run that did not finish everywhere. Hosts
 // lost before the switch are asked how they ended first.
 func (f *fleet) failure(err error, switched bool) error {
-	f.settleLost(context.Background())
+	if !switched { // after the switch, learn asked the lost hosts already
+		f.settleLost(context.Background())
+	}
 	fe := &FleetError{Result: f.result(), Switched: switched, Err: err}
 	if switched {
 		fe.Realign = f.realign(fe.Result)
