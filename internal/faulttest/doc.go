@@ -17,6 +17,12 @@
 // The suite is only tests; go test ./internal/faulttest -v prints the seed,
 // one line per trial and a summary table. SHIP_FAULT_SEED=N replays a run's
 // choices, SHIP_FAULT_TRIAL=I replays one trial of it, SHIP_FAULT_TRIALS=N
-// (or -soak) runs a longer soak, SHIP_FAULT_REPORT=FILE also writes the
-// table to FILE.
+// (or -soak) runs a longer soak (with faults too slow for the default run:
+// host-kill), SHIP_FAULT_KINDS=disk,cut keeps only those faults,
+// SHIP_FAULT_VERBOSE=1 logs ship's output of every trial (not only of those
+// that broke a promise), SHIP_FAULT_REPORT=FILE also writes the table to
+// FILE. The trials' deploys use --wait 20s, a build that sleeps up to 0.4s
+// and an app that takes 250ms to listen, so that faults find every stage
+// under way. regress_test.go holds the bugs the suite found, each made
+// deterministic.
 package faulttest
