@@ -214,7 +214,7 @@ func pastNumbers(tr *trial) {
 	tr.landed = true
 	high := 0
 	if data, err := os.ReadFile(filepath.Join(w.root, ".ship", "last-release")); err == nil {
-		high, _ = strconv.Atoi(string(trimNL(data)))
+		high, _ = strconv.Atoi(strings.TrimSpace(string(data)))
 	}
 	for _, n := range w.look().finished {
 		high = max(high, n)
@@ -294,11 +294,4 @@ func (w *world) killDeploys() int {
 		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
 	return len(groups)
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

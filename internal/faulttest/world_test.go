@@ -35,7 +35,6 @@ const appStartDelay = 250
 // the tests run as root), reached locally or over SSH through a cutter,
 // served by a real receiver.
 type world struct {
-	t      *testing.T
 	root   string
 	layout release.Layout
 	tmpfs  bool
@@ -60,7 +59,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	testenv.Bun(t)
 	testenv.Git(t)
-	w := &world{t: t, repo: testenv.AppRepo(t)}
+	w := &world{repo: testenv.AppRepo(t)}
 	w.ship = testenv.Program(t, "./cmd/ship")
 	w.receiver = &receiverProc{bin: testenv.Program(t, "./cmd/receiver"), log: filepath.Join(t.TempDir(), "receiver.log")}
 	w.root = filepath.Join(t.TempDir(), "app")
