@@ -720,7 +720,7 @@ esac
 case $at in '' | *[!0-9]*) at=0 ;; esac
 commit_release
 # shellcheck disable=SC2086 # release numbers, split on purpose
-prune $w
+[ "$mode" = deploy ] && prune $w # a rollback removes nothing
 audit ok "" ""
 say "done" "$n"
 end 0
