@@ -344,15 +344,10 @@ func portOf(addr string) string {
 	return p
 }
 
+// waitFor is testenv.WaitFor for the conditions these tests name in code.
 func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, limit, "the condition", cond)
 }
 
 // Ctrl-C (SIGINT) during a build: ship stops the deploy, says so, exits

@@ -42,3 +42,14 @@ func Program(t testing.TB, pkg string) string {
 	built.bins[pkg] = bin
 	return bin
 }
+
+// RemovePrograms deletes what Program built; a package's TestMain calls it
+// after its tests.
+func RemovePrograms() {
+	built.Lock()
+	defer built.Unlock()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+		built.dir, built.bins = "", nil
+	}
+}
