@@ -398,9 +398,10 @@ type quietEnd struct{ Reporter }
 func (quietEnd) End(*FleetResult, error) {}
 
 // commitLead is how far ahead the fleet's switch moment is set: time for
-// the word to reach every host (twice the slowest round trip seen) and for
-// each to rename current and write its request on a busy machine. Every
-// receiver then moves traffic at that moment, not when its word arrived.
+// the word to reach every host (the slowest round trip seen, thrice: the
+// ping's answer also waited on the host) and for each to rename current
+// and write its request. Every receiver moves traffic at that moment, not
+// when its word arrived; one whose word comes late switches at once.
 func commitLead(g []*hostRun) time.Duration {
 	var rtt time.Duration
 	for _, r := range g {
@@ -408,5 +409,5 @@ func commitLead(g []*hostRun) time.Duration {
 		rtt = max(rtt, r.rtt)
 		r.mu.Unlock()
 	}
-	return min(150*time.Millisecond+2*rtt, 2*time.Second)
+	return min(25*time.Millisecond+3*rtt, 2*time.Second)
 }
