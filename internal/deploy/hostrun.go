@@ -55,6 +55,10 @@ type hostRun struct {
 	linked     []string
 	swept      []int
 	reused     bool
+	envWritten bool   // the release's .env was written from ship.yml's env:
+	envMerged  bool   // … after the lines of the .env it had
+	released   bool   // the release command ran here and succeeded
+	releasedOn string // the host it ran on, when not this one
 	staged     *release.Answer
 	committed  *release.Answer
 	drained    *release.Answer
@@ -69,7 +73,7 @@ type hostRun struct {
 
 // milestones are the events the fleet acts on; the rest is bookkeeping.
 var milestones = map[eventKind]bool{
-	evLocked: true, evNext: true, evBuilt: true, evStaged: true, evDone: true, evFail: true, evAborted: true,
+	evLocked: true, evNext: true, evBuilt: true, evReleased: true, evStaged: true, evDone: true, evFail: true, evAborted: true,
 }
 
 // terminal events end a host's run.
@@ -114,15 +118,25 @@ func (r *hostRun) start(ctx context.Context, h host.Host, upload io.ReaderAt, si
 		r.ms <- event{Kind: evExit}
 		close(r.ended)
 	}()
-	if upload != nil {
-		go r.sendUpload(upload, size)
-	}
+	// The data goes first, before any word: the lock is taken here, so
+	// that no ping or `go` can get ahead of the environment.
+	r.wmu.Lock()
+	go r.sendData(upload, size)
 	go r.keepCompany()
 }
 
-func (r *hostRun) sendUpload(upload io.ReaderAt, size int64) {
-	r.wmu.Lock()
+// sendData sends the app's environment and the upload, and lets the words
+// follow. Called with r.wmu held.
+func (r *hostRun) sendData(upload io.ReaderAt, size int64) {
 	defer r.wmu.Unlock()
+	if len(r.p.dotenv) > 0 {
+		if _, err := fmt.Fprintf(r.words, "env %d\n%s", len(r.p.dotenv), r.p.dotenv); err != nil {
+			return
+		}
+	}
+	if upload == nil {
+		return
+	}
 	if _, err := fmt.Fprintf(r.words, "upload %d\n", size); err != nil {
 		return
 	}

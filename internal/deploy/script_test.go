@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
@@ -40,7 +41,8 @@ func TestScriptPassesShellcheck(t *testing.T) {
 	for _, o := range []Options{
 		{Root: "/srv/app root", Repo: "git@github.com:acme/shop.git", Ref: "main", Shared: []string{".env", "uploads/"},
 			Env: []string{"GIT_SSH_COMMAND=ssh -i 'k'"}, By: "alice \"x\""},
-		{Root: "/app", Upload: "/tmp/x", Commit: "3f9c2ab5d1e0f4aa77aa210c4d9e13f9c2ab5d1e", Install: "-", Build: "-"},
+		{Root: "/app", Upload: "/tmp/x", Commit: "3f9c2ab5d1e0f4aa77aa210c4d9e13f9c2ab5d1e", Install: "-", Build: "-",
+			Release: "bun run migrate && echo 'done'", AppEnv: []dotenv.Var{{Name: "A", Value: "it's $x"}}},
 	} {
 		for _, mode := range []string{"deploy", "rollback"} {
 			o.setDefaults()

@@ -15,6 +15,10 @@ type Info struct {
 	// them): Commit names what it was based on, not what it is.
 	Dirty      bool `json:"dirty,omitempty"`
 	DirtyFiles int  `json:"dirty_files,omitempty"`
+	// EnvDigest: the release has its own .env (ship.yml env:); a salted
+	// digest of it, so that two releases' environments can be compared
+	// without showing them.
+	EnvDigest string `json:"env_digest,omitempty"`
 	// Seconds per stage, for `ship releases` and the audit trail.
 	Stages map[string]float64 `json:"stages,omitempty"`
 }

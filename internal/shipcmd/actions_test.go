@@ -170,7 +170,7 @@ func TestDeployInActions(t *testing.T) {
 			t.Errorf("group title %q lacks the stage label or host", title)
 		}
 	}
-	if len(titles) > 4 && !strings.Contains(titles[4], "[5/8] build") {
+	if len(titles) > 4 && !strings.Contains(titles[4], "[5/9] build") {
 		t.Errorf("fifth group = %q, want the build stage", titles[4])
 	}
 

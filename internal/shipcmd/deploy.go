@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
+	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/settings"
 )
@@ -77,6 +78,7 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		return err
 	}
 	opts.Command = commandLine(cmd, args)
+	ci.mask(envSecrets(opts.AppEnv)) // a build or a release command may print one
 	opts.Report = ci.reporter(ctx, opts)
 	run := deploy.Fleet
 	if a.fleet != nil {
@@ -173,6 +175,7 @@ func (a *app) deployOptions(s *settings.Values, f *deployFlags, progress io.Writ
 		Install:  optInstall.From(s),
 		Build:    optBuild.From(s),
 		Shared:   optShared.From(s),
+		Release:  optRelease.From(s),
 		Wait:     optWait.From(s),
 		LockWait: optLockWait.From(s),
 		Parallel: optParallel.From(s),
@@ -191,7 +194,36 @@ func (a *app) deployOptions(s *settings.Values, f *deployFlags, progress io.Writ
 	if o.Repo == "" && o.Upload == "" {
 		return o, errors.New("nothing to deploy: give --repo URL (the target fetches it) or --upload DIR (ship sends it), or set repo in ship.yml")
 	}
+	env, err := a.appEnv(optEnv.From(s))
+	if err != nil {
+		return o, err
+	}
+	o.AppEnv = env
 	return o, nil
+}
+
+// appEnv is ship.yml's env: with each secret's value read from ship's own
+// environment (in GitHub Actions, the step's env: from secrets). A secret
+// that is not set stops the deploy before any server is touched.
+func (a *app) appEnv(entries []string) ([]dotenv.Var, error) {
+	var vars []dotenv.Var
+	var missing []string
+	for _, e := range entries {
+		name, value, clear := strings.Cut(e, "=")
+		if !clear {
+			value = a.getenv(name)
+			if value == "" {
+				missing = append(missing, name)
+				continue
+			}
+		}
+		vars = append(vars, dotenv.Var{Name: name, Value: value, Secret: !clear})
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("env: secret %s not set in ship's environment: export %s=… before ship deploy (in GitHub Actions: env: %s: ${{ secrets.%s }} on the step)",
+			strings.Join(missing, ", "), missing[0], missing[0], missing[0])
+	}
+	return vars, nil
 }
 
 // uploadIdentity names the commit and ref of an uploaded tree: from
@@ -217,6 +249,17 @@ func (a *app) uploadIdentity(dir, ref string) (commit, outRef string, dirty int)
 		}
 	}
 	return commit, outRef, dirty
+}
+
+// envSecrets are the values of the app's secret variables.
+func envSecrets(vars []dotenv.Var) []string {
+	var out []string
+	for _, v := range vars {
+		if v.Secret {
+			out = append(out, v.Value)
+		}
+	}
+	return out
 }
 
 // who is recorded in release.json, the lock and the log.

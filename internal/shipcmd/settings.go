@@ -46,6 +46,12 @@ var (
 		Help: `install command, run in the release ("-" skips)`, Commands: deployCommand}, deploy.DefaultInstall)
 	optBuild = settings.Add(&table, settings.Setting{Name: "build", Flag: "build", Env: "SHIP_BUILD", Key: "build",
 		Help: `build command, run in the release ("-" skips)`, Commands: deployCommand}, deploy.DefaultBuild)
+	optRelease = settings.Add(&table, settings.Setting{Name: "release-command", Flag: "release-command", Env: "SHIP_RELEASE_COMMAND", Key: "release",
+		DefaultText: "none", Help: `command run once in the new release before it starts, with its environment: migrations (on a fleet, on the first host; "-" skips)`,
+		Commands: deployCommand}, "")
+	optEnv = settings.Add(&table, settings.Setting{Name: "env", Key: "env", Kind: settings.AppEnv,
+		DefaultText: "none: the release gets shared/.env", Help: "the app's environment, written into each release as .env: clear: NAME: value lines, secret: names whose values come from ship's environment",
+		Commands: deployCommand}, []string(nil))
 	optShared = settings.Add(&table, settings.Setting{Name: "shared", Flag: "shared", Env: "SHIP_SHARED", Key: "shared",
 		DefaultText: "every entry of shared/",
 		Help:        "entries of shared/ to link into each release (folders end in /)", Commands: deployCommand}, []string(nil))
