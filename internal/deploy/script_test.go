@@ -59,4 +59,13 @@ func TestScriptPassesShellcheck(t *testing.T) {
 			}
 		}
 	}
+	for _, s := range []string{ExecScript("/srv/app root", "releases/3", "echo '$x'"), EnvScript("/app", "releases/3")} {
+		file := filepath.Join(t.TempDir(), "exec.sh")
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(sc, "-s", "sh", "-S", "style", file).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck of the exec script: %v\n%s", err, out)
+		}
+	}
 }

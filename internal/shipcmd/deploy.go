@@ -77,6 +77,15 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 	if err != nil {
 		return err
 	}
+	hk := a.hooksFor(cmd, "deploy", args, targetNames(targets), progress)
+	ref := opts.Ref
+	if ref == "" && opts.Upload == "" {
+		ref = deploy.DefaultRef
+	}
+	if err := hk.pre(ctx, 0, opts.Commit, ref); err != nil {
+		fmt.Fprintf(a.stderr, "✗ %v\n", err)
+		return reportedError{err}
+	}
 	opts.Command = commandLine(cmd, args)
 	ci.mask(envSecrets(opts.AppEnv)) // a build or a release command may print one
 	opts.Report = ci.reporter(ctx, opts)
@@ -85,6 +94,7 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		run = a.fleet
 	}
 	res, err = run(ctx, targets, opts)
+	hookErr := hk.post(ctx, res, ref, err)
 	if f.jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
 			err = jerr
@@ -92,9 +102,30 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 	}
 	if err != nil {
 		a.explainFailure(a.stderr, "deploy", args, res, err)
+		if hookErr != nil {
+			fmt.Fprintf(a.stderr, "✗ %v\n", hookErr)
+		}
 		return reportedError{err}
 	}
-	return nil
+	return a.postHookFailed(hookErr, res)
+}
+
+// postHookFailed reports a post hook that failed after the command
+// itself worked: ship exits 1, and says what is live all the same.
+func (a *app) postHookFailed(err error, res *deploy.FleetResult) error {
+	if err == nil {
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "✗ %v; release %d is live all the same\n", err, res.Release)
+	return reportedError{err}
+}
+
+func targetNames(targets []deploy.Target) []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // fleetPlan settles the hosts of every TARGET argument into one fleet. The

@@ -21,7 +21,7 @@ var table settings.Table
 
 // Which commands take which flags.
 var (
-	targetCommands = []string{"deploy", "rollback", "releases", "status", "unlock", "logs"}
+	targetCommands = []string{"deploy", "rollback", "releases", "status", "unlock", "logs", "exec", "env", "maintenance"}
 	changeCommands = []string{"deploy", "rollback"}
 	deployCommand  = []string{"deploy"}
 )
