@@ -77,6 +77,9 @@ func (r *hostRun) recordSurvey(e *event) {
 		r.swept = append(r.swept, e.N)
 	case evState:
 		r.state = e.State
+		if e.State != nil && e.State.Maintenance != nil {
+			r.rep.Note(r.name, "maintenance is on: visitors keep getting the maintenance page, after this deploy too, until ship maintenance TARGET off (or deploy --maintenance-off)")
+		}
 	case evNow:
 		r.hostNow = e.Time
 	case evNext:

@@ -16,6 +16,7 @@ import (
 	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/host"
+	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/settings"
 )
 
@@ -94,6 +95,9 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		run = a.fleet
 	}
 	res, err = run(ctx, targets, opts)
+	if err == nil && optMaintenanceOff.From(table.Resolve(table.FlagLayer(cmd.Flags()))) {
+		err = a.endMaintenance(ctx, targets, opts.Root, res)
+	}
 	hookErr := hk.post(ctx, res, ref, err)
 	if f.jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
@@ -108,6 +112,22 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		return reportedError{err}
 	}
 	return a.postHookFailed(hookErr, res)
+}
+
+// endMaintenance turns maintenance off on every host once the new
+// release serves everywhere (deploy --maintenance-off).
+func (a *app) endMaintenance(ctx context.Context, targets []deploy.Target, root string, res *deploy.FleetResult) error {
+	for _, t := range targets {
+		h, err := t.Dial(ctx)
+		if err == nil {
+			err = a.setMaintenance(ctx, h, release.Layout{Root: root}, false, 0)
+			h.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("release %d is live, but maintenance could not be turned off: %w (ship maintenance TARGET off)", res.Release, err)
+		}
+	}
+	return nil
 }
 
 // postHookFailed reports a post hook that failed after the command

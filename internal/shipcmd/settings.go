@@ -65,6 +65,14 @@ var (
 		Help: "take the first host through both phases alone; the others follow if it is healthy", Commands: deployCommand}, false)
 )
 
+// Maintenance (maintenance.go).
+var (
+	optRetryAfter = settings.Add(&table, settings.Setting{Name: "retry-after", Flag: "retry-after",
+		Help: "what the Retry-After header of the maintenance page tells visitors", Commands: []string{"maintenance"}}, 5*time.Minute)
+	optMaintenanceOff = settings.Add(&table, settings.Setting{Name: "maintenance-off", Flag: "maintenance-off",
+		Help: "turn maintenance off once the new release serves on every host (a deploy leaves it on otherwise)", Commands: deployCommand}, false)
+)
+
 // How to connect.
 var (
 	optUser = settings.Add(&table, settings.Setting{Name: "user", Flag: "user", Env: "SHIP_USER", Key: "user",
