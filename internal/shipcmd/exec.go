@@ -15,6 +15,7 @@ import (
 	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/host"
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/remote"
 	"github.com/shipdeploy/ship/internal/settings"
 )
 
@@ -190,18 +191,11 @@ func pickHost(hosts []string, want string) ([]string, error) {
 	return nil, fmt.Errorf("--host %s is not a host of the target; its hosts: %s", want, strings.Join(hosts, ", "))
 }
 
-// hostPart is the host of [user@]host[:port].
+// hostPart is the host of [user@]host[:port] (target itself when it
+// does not parse).
 func hostPart(target string) string {
-	if i := strings.LastIndexByte(target, '@'); i >= 0 {
-		target = target[i+1:]
-	}
-	if strings.HasPrefix(target, "[") {
-		if i := strings.IndexByte(target, ']'); i > 0 {
-			return target[1:i]
-		}
-	}
-	if i := strings.LastIndexByte(target, ':'); i >= 0 && strings.Count(target, ":") == 1 {
-		return target[:i]
+	if _, h, _, err := remote.SplitTarget(target); err == nil {
+		return h
 	}
 	return target
 }

@@ -162,6 +162,7 @@ is and where it came from.`,
 		a.newMaintenanceCmd(),
 		a.newTriggerCmd(),
 		a.newConfigCmd(),
+		a.newInitCmd(),
 		a.newVersionCmd(),
 	)
 	finishCommands(root)
