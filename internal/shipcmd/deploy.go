@@ -38,11 +38,16 @@ downtime.
 
 All the hosts are one deploy, in two phases. Prepare, on every host at once
 (at most --parallel): lock → source (fetch the commit into releases/N, or
-unpack the upload) → shared (link shared/ entries such as .env) → install →
-build → stage (the receiver starts release N next to the serving one and
-checks its health, out of traffic). Only when every host has N staged and
-healthy does any host switch: current → releases/N and the traffic moves, on
-every host at once. Then prune keeps the newest --keep.
+unpack the upload) → shared (link shared/ entries such as .env; write
+ship.yml's env: into the release's .env) → install → build → release (the
+release command, once: on the first host, when every host is built) →
+stage (the receiver starts release N next to the serving one and checks its
+health, out of traffic). Only when every host has N staged and healthy does
+any host switch: current → releases/N and the traffic moves, on every host
+at once. Then prune keeps the newest --keep.
+
+Hooks in .ship/hooks/ of the project run before (pre-deploy: it can stop the
+deploy) and after (post-deploy).
 
 A failure on any host before that stops every host: current is untouched
 everywhere, the staged processes are stopped, the locks are freed, and the
