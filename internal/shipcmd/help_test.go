@@ -27,7 +27,7 @@ func TestHelpExamplesAndFlags(t *testing.T) {
 	deploys := []string{"deploy", "config"}
 	flagsOf := map[string][]string{
 		"key": connects, "known-hosts": connects, "port": connects, "user": connects, "jump": connects,
-		"timeout":                  append(slices.Clone(connects), "trigger"), // trigger's own: how long to wait for the answer
+		"timeout": append(slices.Clone(connects), "trigger"), // trigger's own: how long to wait for the answer
 		// init's own --repo and --path say what it writes into ship.yml.
 		"insecure-ignore-host-key": connects, "path": append(slices.Clone(connects), "init"), "config": connects,
 		"repo": append(slices.Clone(deploys), "init"), "keep": deploys, "canary": deploys, "parallel": deploys, "github-token": deploys,
