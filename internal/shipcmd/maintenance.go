@@ -53,6 +53,12 @@ must run in proxy mode.`,
 			})
 		},
 	}
+	cmd.ValidArgsFunction = func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) == 1 {
+			return []cobra.Completion{"on", "off"}, cobra.ShellCompDirectiveNoFileComp
+		}
+		return a.completeTargets(c, args, toComplete)
+	}
 	return a.addSettingFlags(cmd)
 }
 
