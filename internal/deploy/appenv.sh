@@ -2,8 +2,9 @@
 # load_env exports what Bun reads from the .env files of the working folder
 # (a release's), so that a command that is not Bun (a shell script, psql)
 # sees the app's environment too, as the app does. The values go from bun to
-# this shell through a pipe: never on a command line or in the output. A
-# variable already set is kept, as Bun keeps it.
+# this shell through a pipe: never on a command line or in the output. Only
+# names this shell does not have are set: one it has is kept, as Bun keeps
+# it (and the shell's own, such as PPID, are never touched).
 load_env() {
 	found=""
 	for f in .env .env.*; do
@@ -17,7 +18,8 @@ load_env() {
 	# shellcheck disable=SC2016 # JavaScript, not shell
 	vars=$(bun -e 'const q = String.fromCharCode(39);
 for (const [k, v] of Object.entries(process.env))
-  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) console.log("export " + k + "=" + q + v.split(q).join(q + "\\" + q + q) + q);') || {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+    console.log("[ \"${" + k + "+x}\" ] || export " + k + "=" + q + v.split(q).join(q + "\\" + q + q) + q);') || {
 		echo "ship: bun could not read the release's .env" >&2
 		return 1
 	}
