@@ -141,3 +141,33 @@ func TestAppEnvTravelsWithTheRelease(t *testing.T) {
 		t.Errorf("the secret was printed:\n%s", all.String())
 	}
 }
+
+// TestAppEnvSettles: env: reaches the deploy options with the secrets read
+// from ship's environment (marked secret, masked in GitHub Actions), a
+// target's env: replaces the top level's, and --release-command wins over
+// release:. No SSH: the options are caught at the deploy package's door.
+func TestAppEnvSettles(t *testing.T) {
+	dir := project(t, "repo: /r\nrelease: bun run migrate\nenv:\n  clear:\n    A: top\n  secret: [TOKEN]\n"+
+		"targets:\n  prod:\n    hosts: [a.example]\n    env:\n      clear:\n        A: prod\n")
+	env := map[string]string{"TOKEN": "tok-3141", "GITHUB_ACTIONS": "true"}
+	c := runCaught(t, dir, env, "deploy", "a.example")
+	if c.code != 0 {
+		t.Fatalf("exit %d\n%s%s", c.code, c.stdout, c.stderr)
+	}
+	if got := c.opts.AppEnv; len(got) != 2 || got[0].Value != "top" || got[1].Name != "TOKEN" || got[1].Value != "tok-3141" || !got[1].Secret || got[0].Secret {
+		t.Errorf("AppEnv = %+v", got)
+	}
+	if c.opts.Release != "bun run migrate" {
+		t.Errorf("Release = %q", c.opts.Release)
+	}
+	if !strings.Contains(c.stdout, "::add-mask::tok-3141") || strings.Contains(c.stdout, "::add-mask::top") {
+		t.Errorf("in Actions the secret, and only it, is masked:\n%s", c.stdout)
+	}
+	c = runCaught(t, dir, env, "deploy", "prod", "--release-command", "-")
+	if got := c.opts.AppEnv; c.code != 0 || len(got) != 1 || got[0].Value != "prod" {
+		t.Errorf("prod's env: exit %d, AppEnv %+v", c.code, got)
+	}
+	if c.opts.Release != "-" {
+		t.Errorf("--release-command -: Release = %q (the deploy package reads - as none)", c.opts.Release)
+	}
+}

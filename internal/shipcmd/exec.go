@@ -2,6 +2,7 @@ package shipcmd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -222,7 +223,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 			p.w.WriteString(p.prefix)
 			p.mid = true
 		}
-		i := strings.IndexByte(string(b), '\n')
+		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			p.w.Write(b)
 			break
