@@ -39,7 +39,7 @@ func TestLiveReporterOneHost(t *testing.T) {
 	l.StageStart("web1", StageBuild)
 	l.Output("web1", "compiling a very long line of output that does not fit in sixty columns at all")
 	draw(l)
-	if s := screen(out.String()); !strings.Contains(s[len(s)-1], "[5/8] build") || !strings.Contains(s[len(s)-1], "compiling") {
+	if s := screen(out.String()); !strings.Contains(s[len(s)-1], "[5/9] build") || !strings.Contains(s[len(s)-1], "compiling") {
 		t.Fatalf("live line = %q, want the build with its last output", s)
 	}
 	for _, line := range screen(out.String()) {
@@ -50,7 +50,7 @@ func TestLiveReporterOneHost(t *testing.T) {
 	l.StageDone("web1", StageResult{Name: StageBuild, Duration: 1500 * time.Millisecond, Note: "bun run build"}, nil)
 	l.End(&FleetResult{Release: 4, Commit: "abcdef0123", Hosts: []*Result{{Target: "web1", Outcome: OutcomeOK}}}, nil)
 	got := screen(out.String())
-	want := []string{"ship → web1:/app   repo @ main", "  [5/8] build      1.5s   bun run build", "✓ web1 is on release 4 (abcdef0) · 0.0s"}
+	want := []string{"ship → web1:/app   repo @ main", "  [5/9] build      1.5s   bun run build", "✓ web1 is on release 4 (abcdef0) · 0.0s"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -64,7 +64,7 @@ func TestLiveReporterFleet(t *testing.T) {
 	l.StageStart("web2", StageBuild)
 	draw(l)
 	s := screen(out.String())
-	if len(s) != 3 || !strings.HasPrefix(s[1], "web1 │   [4/8] install") || !strings.HasPrefix(s[2], "web2 │   [5/8] build") {
+	if len(s) != 3 || !strings.HasPrefix(s[1], "web1 │   [4/9] install") || !strings.HasPrefix(s[2], "web2 │   [5/9] build") {
 		t.Fatalf("live lines:\n%s", strings.Join(s, "\n"))
 	}
 	l.Note("", "canary web1 is on release 3")
@@ -92,10 +92,10 @@ func TestTextReporterStillRunning(t *testing.T) {
 	r.StageDone("web1", StageResult{Name: StageBuild, Duration: 180 * time.Millisecond}, nil)
 	time.Sleep(120 * time.Millisecond)
 	got := out.String()
-	if n := strings.Count(got, "[5/8] build    still running"); n < 2 || n > 4 {
+	if n := strings.Count(got, "[5/9] build    still running"); n < 2 || n > 4 {
 		t.Errorf("%d still-running lines, want about 3:\n%s", n, got)
 	}
-	if i, j := strings.LastIndex(got, "still running"), strings.Index(got, "[5/8] build      0.2s"); i > j {
+	if i, j := strings.LastIndex(got, "still running"), strings.Index(got, "[5/9] build      0.2s"); i > j {
 		t.Errorf("a still-running line after the stage ended:\n%s", got)
 	}
 }

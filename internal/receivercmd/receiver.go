@@ -105,6 +105,8 @@ func runReceiver(ctx context.Context, opts *options) error {
 	})
 	r.state.update(nil)
 	defer r.state.final()
+	// Before the front serves: a restarted receiver keeps the page up.
+	r.checkMaintenance()
 	log.Info("receiver started", "root", opts.Root, "mode", opts.Mode, "listen", listen, "pid", os.Getpid())
 
 	g, gctx := errgroup.WithContext(ctx)

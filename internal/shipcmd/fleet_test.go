@@ -532,7 +532,7 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 	testenv.CommitVersion(t, fw.repo, "two")
 	buf := &testenv.SyncBuffer{}
 	go func() { // once ship has seen h1 staged (and waits for h3)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), cut.Addr()+" │   [6/8] stage") })
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), cut.Addr()+" │   [7/9] stage") })
 		cut.Blackhole()
 	}()
 	code := fw.shipTo(buf, "deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build")

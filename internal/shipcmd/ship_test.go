@@ -25,6 +25,7 @@ type world struct {
 	repo string
 	root string
 	env  map[string]string
+	wd   string // where ship runs ("": the test's own folder)
 }
 
 func newWorld(t *testing.T) *world {
@@ -54,7 +55,7 @@ func (w *world) shipCtx(ctx context.Context, args ...string) (int, string) {
 	// command that does not connect (trigger) takes no SSH flags. A test's
 	// own --known-hosts flag wins.
 	env := map[string]string{"SHIP_SSH_KEY_FILE": w.sshd.KeyFile, "SHIP_KNOWN_HOSTS_FILE": w.sshd.KnownHostsFile}
-	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string {
+	a := &app{stdout: &out, stderr: &out, wd: w.wd, getenv: func(k string) string {
 		if v, ok := w.env[k]; ok {
 			return v
 		}
