@@ -35,7 +35,7 @@ func draw(l *LiveReporter) {
 func TestLiveReporterOneHost(t *testing.T) {
 	var out bytes.Buffer
 	l := &LiveReporter{text: NewTextReporter(&out, false), w: &out, width: 60, state: map[string]*liveHost{}}
-	l.Begin([]string{"web1"}, "/app", "repo @ main")
+	l.Begin(Plan{Hosts: []string{"web1"}, Root: "/app", Source: "repo @ main", Stages: stages})
 	l.StageStart("web1", StageBuild)
 	l.Output("web1", "compiling a very long line of output that does not fit in sixty columns at all")
 	draw(l)
@@ -59,7 +59,7 @@ func TestLiveReporterOneHost(t *testing.T) {
 func TestLiveReporterFleet(t *testing.T) {
 	var out bytes.Buffer
 	l := &LiveReporter{text: NewTextReporter(&out, false), w: &out, width: 100, state: map[string]*liveHost{}}
-	l.Begin([]string{"web1", "web2"}, "/app", "repo @ main")
+	l.Begin(Plan{Hosts: []string{"web1", "web2"}, Root: "/app", Source: "repo @ main", Stages: stages})
 	l.StageStart("web1", StageInstall)
 	l.StageStart("web2", StageBuild)
 	draw(l)
@@ -86,7 +86,7 @@ func TestTextReporterStillRunning(t *testing.T) {
 	out := &testenv.SyncBuffer{}
 	r := NewTextReporter(out, false)
 	r.StillEvery = 50 * time.Millisecond
-	r.Begin([]string{"web1"}, "/app", "repo @ main")
+	r.Begin(Plan{Hosts: []string{"web1"}, Root: "/app", Source: "repo @ main", Stages: stages})
 	r.StageStart("web1", StageBuild)
 	time.Sleep(180 * time.Millisecond)
 	r.StageDone("web1", StageResult{Name: StageBuild, Duration: 180 * time.Millisecond}, nil)

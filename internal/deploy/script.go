@@ -31,6 +31,10 @@ const (
 
 var stages = []string{StageLock, StageSource, StageShared, StageInstall, StageBuild, StageRelease, StageStage, StageSwitch, StagePrune}
 
+// rollbackStages are a rollback's: the release is already built, and
+// nothing is removed.
+var rollbackStages = []string{StageLock, StageStage, StageSwitch}
+
 // Exit statuses of the host script.
 const (
 	exitLocked  = 75

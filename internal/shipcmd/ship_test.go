@@ -139,8 +139,15 @@ func TestDeployKeepAndRollback(t *testing.T) {
 		t.Error("lock left behind")
 	}
 
-	if code, out := w.ship("rollback", "TARGET", "--path", w.root); code != 0 {
+	code, out := w.ship("rollback", "TARGET", "--path", w.root)
+	if code != 0 {
 		t.Fatalf("rollback: exit %d\n%s", code, out)
+	}
+	// A rollback counts its own stages: nothing is built or removed.
+	for _, want := range []string{"[1/3] lock", "[2/3] stage", "[3/3] switch"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rollback output lacks %q:\n%s", want, out)
+		}
 	}
 	if got := w.current(); got != "releases/5" {
 		t.Errorf("after rollback current -> %q, want releases/5", got)
@@ -152,7 +159,7 @@ func TestDeployKeepAndRollback(t *testing.T) {
 		t.Errorf("after rollback 3 current -> %q, want releases/3", got)
 	}
 
-	code, out := w.ship("releases", "TARGET", "--path", w.root, "--json")
+	code, out = w.ship("releases", "TARGET", "--path", w.root, "--json")
 	if code != 0 {
 		t.Fatalf("releases: %d\n%s", code, out)
 	}
