@@ -438,7 +438,7 @@ func (f *fleet) retry(ctx context.Context, r *hostRun) error {
 	opts.Number, opts.To, opts.Canary, opts.Parallel = f.number, f.number, false, 0
 	opts.Report = quietEnd{f.rep}
 	p := *f.p
-	p.release = "" // it ran, once, for the fleet
+	p.release, p.releasedOn = "", f.runs[0].name // it ran, once, for the fleet
 	res, err := runFleet(ctx, []Target{r.t}, opts, &p, func(g *fleet) { g.upload, g.size = f.upload, f.size })
 	if err != nil {
 		return fmt.Errorf("%s did not take the switch, and running release %d there again failed: %w", r.name, f.number, err)

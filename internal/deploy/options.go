@@ -83,6 +83,7 @@ type plan struct {
 	upload         bool
 	install, build string
 	release        string // the release command
+	releasedOn     string // the host it already ran on for this release (a retry)
 	dotenv         []byte // the app's .env from ship.yml; nil: none
 	envNames       int    // how many variables it sets
 	shared, env    []string

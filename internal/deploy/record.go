@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -229,13 +230,14 @@ func (r *hostRun) sharedNote() string {
 }
 
 func (r *hostRun) releaseNote() string {
+	on := cmp.Or(r.releasedOn, r.p.releasedOn)
 	switch {
-	case r.p.release == "":
-		return "no release command (set release: in ship.yml to run migrations here)"
 	case r.released:
 		return r.p.release
-	case r.releasedOn != "":
-		return "ran once, on " + r.releasedOn
+	case on != "":
+		return "ran once, on " + on
+	case r.p.release == "":
+		return "no release command (set release: in ship.yml to run migrations here)"
 	}
 	return ""
 }
