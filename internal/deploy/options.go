@@ -200,7 +200,7 @@ func (o *Options) validate() error {
 	}
 	for _, e := range o.Env {
 		name, _, ok := strings.Cut(e, "=")
-		if !ok || !validEnvName(name) {
+		if !ok || !dotenv.ValidName(name) {
 			return bad("environment entry %q is not NAME=value", e)
 		}
 	}
@@ -223,16 +223,4 @@ func (o *Options) validate() error {
 		return bad("--keep %d: keep at least 1 release", o.Keep)
 	}
 	return nil
-}
-
-func validEnvName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i, r := range name {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }

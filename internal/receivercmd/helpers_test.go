@@ -27,11 +27,7 @@ var bins struct {
 	slowapp, loadgen, receive string
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemovePrograms()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func build(t *testing.T) {
 	t.Helper()

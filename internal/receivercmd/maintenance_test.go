@@ -1,26 +1,20 @@
 package receivercmd
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shipdeploy/ship/internal/release"
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 // answer is GET url's status, Retry-After and body, whatever the status.
 func answer(t *testing.T, url string) (int, string, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Retry-After"), strings.TrimSpace(string(body))
+	code, h, body := testenv.Get(t, url)
+	return code, h.Get("Retry-After"), strings.TrimSpace(body)
 }
 
 // TestMaintenance: while .ship/maintenance.json is there every request but

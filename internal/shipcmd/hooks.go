@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
-	"github.com/shipdeploy/ship/internal/release"
 )
 
 // Hooks are executable files in .ship/hooks/ of the project, run on the
@@ -85,15 +84,12 @@ func (h *hooks) facts(rel int, commit, ref string) []string {
 
 // statusWord is how a command ended, for SHIP_STATUS.
 func statusWord(err error) string {
-	switch {
-	case err == nil:
+	if err == nil {
 		return "ok"
-	case errors.Is(err, release.ErrLocked):
-		return "locked"
-	case errors.Is(err, deploy.ErrInterrupted):
-		return "interrupted"
-	case errors.Is(err, deploy.ErrUnknown):
-		return "unknown"
+	}
+	switch k := errorKind(err); k {
+	case "locked", "interrupted", "unknown":
+		return k
 	}
 	return "failed"
 }

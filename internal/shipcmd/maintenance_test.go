@@ -1,8 +1,6 @@
 package shipcmd
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +12,8 @@ import (
 // status503 is GET url's status, Retry-After and body.
 func status503(t *testing.T, url string) (int, string, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
+	code, h, body := testenv.Get(t, url)
+	return code, h.Get("Retry-After"), body
 }
 
 // TestMaintenanceCommand: ship maintenance on puts the page up on a live

@@ -18,11 +18,7 @@ import (
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemovePrograms()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startReceiver runs the receiver on w.root in front of the deployed app,
 // with env added to its environment.

@@ -43,9 +43,15 @@ func Program(t testing.TB, pkg string) string {
 	return bin
 }
 
-// RemovePrograms deletes what Program built; a package's TestMain calls it
-// after its tests.
-func RemovePrograms() {
+// Main runs a package's tests and removes what Program built for them:
+// a package that uses Program has func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	removePrograms()
+	os.Exit(code)
+}
+
+func removePrograms() {
 	built.Lock()
 	defer built.Unlock()
 	if built.dir != "" {
