@@ -24,7 +24,7 @@ import (
 func BenchmarkRedeploy(b *testing.B) {
 	testenv.Bun(b)
 	sshd := testenv.StartSSHD(b)
-	ship := buildShip(b)
+	ship := testenv.Program(b, "./cmd/ship")
 	type scenario struct {
 		name    string
 		latency time.Duration // each way, between ship and the server
@@ -184,16 +184,6 @@ func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
-}
-
-func buildShip(b testing.TB) string {
-	bin := filepath.Join(b.TempDir(), "ship")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ship")
-	cmd.Dir = testenv.ModuleRoot(b)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build ship: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // gitDaemon serves repo over git:// on a loopback port, as a git server on

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
@@ -134,8 +135,8 @@ func TestCompositeActionDeploys(t *testing.T) {
 
 	parsed := ParseLog(log)
 	checkFenced(t, parsed, log)
-	if len(parsed.Named("group")) != 8 {
-		t.Errorf("%d groups, want 8 (one per stage)", len(parsed.Named("group")))
+	if n, want := len(parsed.Named("group")), len(deploy.StageNames()); n != want {
+		t.Errorf("%d groups, want %d (one per stage)", n, want)
 	}
 	summary, err := os.ReadFile(r.env["GITHUB_STEP_SUMMARY"])
 	if err != nil || !strings.Contains(string(summary), "| target | release | commit |") || !strings.Contains(string(summary), "✓ live") {

@@ -13,33 +13,12 @@ import (
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
-// actionlintInstall is how to get the actionlint the tests expect.
-const actionlintInstall = "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
-
 var workflows = []string{".github/workflows/ci.yml", ".github/workflows/deploy.yml"}
-
-// findActionlint looks on PATH, then in $(go env GOPATH)/bin.
-func findActionlint(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("actionlint"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "actionlint")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	testenv.SkipOrFail(t, "actionlint is not installed: %s", actionlintInstall)
-	return ""
-}
 
 // TestActionlint lints both workflows; actionlint also reads action.yml,
 // the local action deploy.yml uses, and checks the inputs given to it.
 func TestActionlint(t *testing.T) {
-	bin := findActionlint(t)
+	bin := testenv.Actionlint(t)
 	cmd := exec.Command(bin, append([]string{"-oneline", "-no-color"}, workflows...)...)
 	cmd.Dir = testenv.ModuleRoot(t)
 	out, err := cmd.CombinedOutput()

@@ -401,7 +401,7 @@ func hostFolders(t *testing.T, pm *testenv.Podman, src *source, tm *timings) {
 	}
 	pm.Must("run", "--detach", "--name", "ship-owned", "--volume", owned+":/app",
 		"--volume", src.bare+":/repo.git:ro", image)
-	waitFor(t, 30*time.Second, "the receiver's state.json in the host folder", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the receiver's state.json in the host folder", func() bool {
 		_, err := os.Stat(filepath.Join(owned, ".ship", "state.json"))
 		return err == nil
 	})
@@ -441,7 +441,7 @@ func hostFolders(t *testing.T, pm *testenv.Podman, src *source, tm *timings) {
 func waitExit(t *testing.T, pm *testenv.Podman, name string, limit time.Duration) string {
 	t.Helper()
 	var state string
-	waitFor(t, limit, name+" to exit", func() bool {
+	testenv.WaitFor(t, limit, name+" to exit", func() bool {
 		state = strings.TrimSpace(pm.Must("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name))
 		return strings.HasPrefix(state, "exited ")
 	})
@@ -460,21 +460,10 @@ func expect(t *testing.T, url, want string) {
 func waitServes(t *testing.T, url, want string, limit time.Duration) {
 	t.Helper()
 	var body string
-	waitFor(t, limit, "the app to answer "+want, func() bool {
+	testenv.WaitFor(t, limit, "the app to answer "+want, func() bool {
 		body, _ = get(url)
 		return strings.Contains(body, want)
 	})
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 var client = &http.Client{Timeout: 5 * time.Second}

@@ -51,7 +51,7 @@ func Fleet(ctx context.Context, targets []Target, opts Options) (*FleetResult, e
 		upload, size = f, n
 		p.uploadSize = n
 	}
-	opts.Report.Begin(names(targets), opts.Root, describeSource(opts))
+	opts.Report.Begin(Plan{Hosts: names(targets), Root: opts.Root, Source: describeSource(opts), Stages: stages})
 	return runFleet(ctx, targets, opts, p, func(f *fleet) { f.upload, f.size = upload, size })
 }
 
@@ -293,7 +293,7 @@ func Rollback(ctx context.Context, targets []Target, ro RollbackOptions) (*Fleet
 		return nil, err
 	}
 	p := newPlan(opts, "rollback")
-	opts.Report.Begin(names(targets), opts.Root, "rollback")
+	opts.Report.Begin(Plan{Hosts: names(targets), Root: opts.Root, Source: "rollback", Stages: rollbackStages})
 	return runFleet(ctx, targets, opts, p, func(*fleet) {})
 }
 

@@ -28,7 +28,9 @@ const (
 	evCommit                    // the commit being deployed: Text
 	evLinked                    // a shared entry linked: Text
 	evReused                    // node_modules reused: Text (key)
+	evEnv                       // the release's .env was written: Text "merged" when over another
 	evBuilt                     // release N is finished (or, in a rollback, checked)
+	evReleased                  // the release command succeeded on this host
 	evStaged                    // no stage: Text is the mode (reload, none)
 	evAnswer                    // the receiver's answer: Word, Answer
 	evNote                      // a line for a person: Text
@@ -42,7 +44,8 @@ const (
 var eventNames = map[string]eventKind{
 	"stage": evStage, "pong": evPong, "locked": evLocked, "takeover": evTakeover, "current": evCurrent,
 	"release": evRelease, "swept": evSwept, "state": evState, "now": evNow, "next": evNext,
-	"commit": evCommit, "linked": evLinked, "reused": evReused, "built": evBuilt, "staged": evStaged,
+	"commit": evCommit, "linked": evLinked, "reused": evReused, "env": evEnv, "built": evBuilt,
+	"released": evReleased, "staged": evStaged,
 	"answer": evAnswer, "note": evNote, "switched": evSwitched, "pruned": evPruned, "done": evDone,
 	"fail": evFail, "aborted": evAborted,
 }

@@ -176,24 +176,55 @@ func (f *fleet) surveyed(ctx context.Context) error {
 }
 
 // prepare builds (or, in a rollback, checks) the release on the hosts of g
-// and stages it, at most --parallel hosts at a time. On the first failure
-// every host of the fleet is told to stop.
+// and stages it, at most --parallel hosts at a time. With a release
+// command there is one more sync point between the two: once every host
+// of g is built, the fleet's first host runs it (in the group that holds
+// that host), and only when it succeeded do the hosts stage. On the first
+// failure every host of the fleet is told to stop.
 func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
+	if f.p.release == "" {
+		return f.phase(ctx, g, evStaged, f.prepareOne)
+	}
+	if err := f.phase(ctx, g, evBuilt, f.build); err != nil {
+		return err
+	}
+	var ran *hostRun
+	if g[0] == f.runs[0] {
+		ran = g[0]
+		if err := f.release(ctx, ran); err != nil {
+			return f.stop(ctx, err, ran)
+		}
+	}
+	return f.phase(ctx, g, evStaged, func(ctx context.Context, r *hostRun) (event, error) {
+		if r != ran {
+			r.mu.Lock()
+			r.releasedOn = f.runs[0].name
+			r.mu.Unlock()
+			r.say("release skip")
+		}
+		return f.staged(ctx, r)
+	})
+}
+
+// phase runs fn on every host of g, at most --parallel at a time, until
+// each reached the milestone want. On the first failure every host of the
+// fleet is told to stop.
+func (f *fleet) phase(ctx context.Context, g []*hostRun, want eventKind, fn func(context.Context, *hostRun) (event, error)) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	slots := make(chan struct{}, f.parallel())
 	var once sync.Once
 	var first error
 	var culprit *hostRun
-	ends := f.each(g, func(r *hostRun) (event, error) {
+	f.each(g, func(r *hostRun) (event, error) {
 		select {
 		case slots <- struct{}{}:
 		case <-pctx.Done():
 			return event{}, pctx.Err()
 		}
 		defer func() { <-slots }()
-		e, err := f.prepareOne(pctx, r)
-		if err == nil && e.Kind != evStaged {
+		e, err := fn(pctx, r)
+		if err == nil && e.Kind != want {
 			err = f.hostErr(r, e, nil)
 		}
 		if err != nil {
@@ -201,36 +232,65 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 		}
 		return e, err
 	})
-	_ = ends
 	if first == nil {
 		return nil
 	}
+	return f.stop(ctx, first, culprit)
+}
+
+// stop tells every host to stop after culprit failed with err (or ctx
+// ended) before any host switched.
+func (f *fleet) stop(ctx context.Context, err error, culprit *hostRun) error {
 	reason := fmt.Sprintf("stopped: %s failed", culprit.name)
 	if ctx.Err() != nil {
-		first, culprit = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted), nil
+		err, culprit = fmt.Errorf("%w: stopped before any host switched", ErrInterrupted), nil
 	}
 	f.abort(ctx, reason)
 	if culprit != nil {
-		culprit.blame(first)
+		culprit.blame(err)
 	}
-	return f.failure(first, false)
+	return f.failure(err, false)
 }
 
 // prepareOne tells r the release number and waits until it is staged.
 func (f *fleet) prepareOne(ctx context.Context, r *hostRun) (event, error) {
-	mode := f.modeFor(r)
-	r.goAhead(f.number, mode)
-	e, err := r.wait(ctx, evBuilt)
+	e, err := f.build(ctx, r)
 	if err != nil || e.Kind != evBuilt {
 		return e, err
 	}
+	return f.staged(ctx, r)
+}
+
+// build tells r the release number and waits until it is built.
+func (f *fleet) build(ctx context.Context, r *hostRun) (event, error) {
+	r.goAhead(f.number, f.modeFor(r))
+	return r.wait(ctx, evBuilt)
+}
+
+// release has r run the release command, and waits until it succeeded.
+// Nothing bounds it but ctx: a migration takes what it takes, and the
+// reporter says it is still running.
+func (f *fleet) release(ctx context.Context, r *hostRun) error {
+	r.say("release run")
+	e, err := r.wait(ctx, evReleased)
+	if err == nil && e.Kind != evReleased {
+		err = f.hostErr(r, e, nil)
+	}
+	return err
+}
+
+// staged waits until r's release is staged and healthy, bounded by --wait.
+func (f *fleet) staged(ctx context.Context, r *hostRun) (event, error) {
+	r.mu.Lock()
+	mode := r.mode
+	r.mu.Unlock()
 	wctx := ctx
 	if mode == modeStage {
 		var cancel context.CancelFunc
 		wctx, cancel = context.WithTimeout(ctx, f.opts.Wait)
 		defer cancel()
 	}
-	e, err = r.wait(wctx, evStaged)
+	e, err := r.wait(wctx, evStaged)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return e, fmt.Errorf("%w: release %d on %s was not healthy within --wait %s", ErrUnhealthy, f.number, r.name, f.opts.Wait)
 	}
@@ -378,6 +438,7 @@ func (f *fleet) retry(ctx context.Context, r *hostRun) error {
 	opts.Number, opts.To, opts.Canary, opts.Parallel = f.number, f.number, false, 0
 	opts.Report = quietEnd{f.rep}
 	p := *f.p
+	p.release, p.releasedOn = "", f.runs[0].name // it ran, once, for the fleet
 	res, err := runFleet(ctx, []Target{r.t}, opts, &p, func(g *fleet) { g.upload, g.size = f.upload, f.size })
 	if err != nil {
 		return fmt.Errorf("%s did not take the switch, and running release %d there again failed: %w", r.name, f.number, err)
@@ -398,9 +459,10 @@ type quietEnd struct{ Reporter }
 func (quietEnd) End(*FleetResult, error) {}
 
 // commitLead is how far ahead the fleet's switch moment is set: time for
-// the word to reach every host (twice the slowest round trip seen) and for
-// each to rename current and write its request on a busy machine. Every
-// receiver then moves traffic at that moment, not when its word arrived.
+// the word to reach every host (the slowest round trip seen, thrice: the
+// ping's answer also waited on the host) and for each to rename current
+// and write its request. Every receiver moves traffic at that moment, not
+// when its word arrived; one whose word comes late switches at once.
 func commitLead(g []*hostRun) time.Duration {
 	var rtt time.Duration
 	for _, r := range g {
@@ -408,5 +470,5 @@ func commitLead(g []*hostRun) time.Duration {
 		rtt = max(rtt, r.rtt)
 		r.mu.Unlock()
 	}
-	return min(150*time.Millisecond+2*rtt, 2*time.Second)
+	return min(25*time.Millisecond+3*rtt, 2*time.Second)
 }

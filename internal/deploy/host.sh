@@ -8,10 +8,16 @@
 # Conversation with ship:
 #   ship -> host (standard input, one word a line):
 #     ping                 every few seconds: ship is alive (answered: pong)
+#     env SIZE             then SIZE bytes: the app's environment from ship.yml
+#                          (a .env file), first of all words; only as data,
+#                          never in this script's text or a command line
 #     upload SIZE          then SIZE bytes of tar: the source tree (--upload)
 #     go N MODE            after the survey: build (or roll back to) release N;
 #                          MODE is stage (a receiver answers), reload (ask, do
 #                          not wait) or none (no receiver runs)
+#     release run|skip     after `built`, when a release command is set: run
+#                          it here (one host of the fleet), or go on (it ran
+#                          on another host and succeeded)
 #     commit [at=MS] [R...] every host is ready: switch (traffic moves at the
 #                          moment MS, Unix ms, on every host), then remove R
 #     abort REASON         stop and change nothing (another host failed, --wait)
@@ -48,6 +54,8 @@ requested=""
 fetching=""
 uploaded=""
 cred=""
+env_in=""
+env_digest=""
 
 say() { printf '%s%s\n' "$tag" "$*"; }
 
@@ -71,6 +79,11 @@ reader() {
 		echo "$count" >"$run/alive"
 		case $w in
 		ping) say pong ;;
+		env\ *)
+			# Only this user may read it; its size is checked where it is used.
+			(umask 077 && head -c "${w#env }" <&3 >"$run/env")
+			word "env-in"
+			;;
 		upload\ *)
 			true >"$run/uploading"
 			mkdir -p "$run/src"
@@ -142,6 +155,15 @@ watchdog() {
 	done
 }
 
+# arrived notes the reader's word that data ship sent is in place ($1), so
+# that a wait for another word does not lose it.
+arrived() {
+	case $1 in
+	uploaded\ *) uploaded=${1#uploaded } ;;
+	env-in) env_in=1 ;;
+	esac
+}
+
 # await reads ship's words until one that starts with $1 arrives (in $w).
 await() {
 	while :; do
@@ -149,7 +171,7 @@ await() {
 		read -r w <&4 || continue
 		case $w in
 		"$1"*) return 0 ;;
-		uploaded\ *) uploaded=${w#uploaded } ;;
+		*) arrived "$w" ;;
 		esac
 	done
 }
@@ -208,6 +230,10 @@ fail() {
 	say fail "$1"
 	[ -z "$fetching" ] || wait "$fetching" 2>/dev/null
 	withdraw
+	if [ "$phase" = release ] && [ -f "$rel/.ship/release.json" ]; then
+		# Built, but its release command failed: never a rollback target.
+		mv -f "$rel/.ship/release.json" "$rel/.ship/aborted.json"
+	fi
 	audit failed "$phase" "$1"
 	end "${2:-1}"
 }
@@ -270,7 +296,7 @@ await_answer() {
 		case $aw in
 		# Ticks written while nobody waited are old: only the time counts.
 		tick\ *) [ "$2" -gt 0 ] && [ "${aw#tick }" -ge "$deadline" ] && return 1 ;;
-		uploaded\ *) uploaded=${aw#uploaded } ;;
+		*) arrived "$aw" ;;
 		esac
 	done
 }
@@ -514,6 +540,48 @@ link_shared() {
 		ln -s "$root/shared/$e" "$rel/$e" || fail "cannot link shared/$e"
 		say linked "$e"
 	done
+	write_env
+}
+
+# write_env makes the release's own .env when ship.yml has env: (ship sent
+# it as data, $run/env): the lines of the .env the release would have had
+# (shared/.env's, or the tree's), then ship.yml's, which win, as Bun takes
+# the last line of a name. A file of the release, mode 0600: a rollback
+# brings back the configuration that went with the code.
+write_env() {
+	[ "$env_size" -gt 0 ] || return 0
+	[ -n "$env_in" ] || await env-in
+	{ [ -f "$run/env" ] && [ "$(wc -c <"$run/env")" -eq "$env_size" ]; } ||
+		fail "the app's environment (ship.yml env:) did not arrive whole"
+	base=""
+	[ -f "$rel/.env" ] && base=$rel/.env
+	(
+		umask 077
+		{
+			if [ -n "$base" ]; then
+				cat "$base" && echo
+				echo "# ship.yml env: (these lines win over the ones above)"
+			fi
+			cat "$run/env"
+		} >"$rel/.ship/env.tmp"
+	) || fail "cannot write the release's .env (is the disk full?)"
+	{ rm -f "$rel/.env" && mv -f "$rel/.ship/env.tmp" "$rel/.env"; } || fail "cannot write $rel/.env"
+	env_digest=$(digest_env)
+	say env "${base:+merged}"
+}
+
+# digest_env prints a short digest of the release's .env, so that `ship
+# releases` can say the environment changed without showing it. A random
+# salt only this user reads (.ship/env-salt) keeps a guess of a weak value
+# from being checked against release.json.
+digest_env() {
+	command -v sha256sum >/dev/null 2>&1 || return 0
+	if [ ! -s .ship/env-salt ]; then
+		(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >".ship/env-salt.tmp-$id") &&
+			mv -f ".ship/env-salt.tmp-$id" .ship/env-salt
+	fi
+	d=$(cat .ship/env-salt "$rel/.env" | sha256sum) || return 0
+	printf '%.16s' "$d"
 }
 
 # parent_dirs makes the folders above entry $1 inside the release,
@@ -570,10 +638,28 @@ build_release() {
 	if [ -n "$build_cmd" ]; then
 		(cd "$rel" && eval "$build_cmd") </dev/null || fail "build command failed: $build_cmd (exit status $?)"
 	fi
+	env_field=""
+	[ -z "$env_digest" ] || env_field=",\"env_digest\":\"$env_digest\""
 	# Finished: release.json, written to a temp name and renamed.
-	{ printf '%s,"number":%s,"commit":"%s","built_at":"%s"}\n' "$info_head" "$n" "$commit" "$(now)" \
+	{ printf '%s,"number":%s,"commit":"%s","built_at":"%s"%s}\n' "$info_head" "$n" "$commit" "$(now)" "$env_field" \
 		>"$rel/.ship/release.json.tmp" &&
 		mv -f "$rel/.ship/release.json.tmp" "$rel/.ship/release.json"; } || fail "cannot write release.json"
+}
+
+# run_release runs the release command (migrations) in the new release
+# before it starts anywhere, with the release's environment. On a fleet it
+# runs once: ship waits until every host is built, says `release run` to
+# one, and `release skip` to the others once it succeeded.
+run_release() {
+	phase=release
+	say stage release
+	[ -n "$release_cmd" ] || return 0
+	await release
+	[ "$w" = "release run" ] || return 0
+	# The command is $1: a name the app's .env sets cannot replace it.
+	(cd "$rel" && set -- "$release_cmd" && load_env && eval "$1") </dev/null ||
+		fail "release command failed: $release_cmd (exit status $?)"
+	say released
 }
 
 # ---- stage, commit, prune ----
@@ -739,13 +825,15 @@ if [ "$mode" = deploy ]; then
 	link_shared
 	install_deps
 	build_release
+	say built "$n"
+	run_release
 else
 	[ -f "$rel/.ship/release.json" ] || fail "release $n is not finished on this host"
 	[ ! -f "$rel/.ship/bad.json" ] || fail "release $n is marked bad on this host"
 	commit=$(sed -n 's/.*"commit":"\([0-9a-f]*\)".*/\1/p' "$rel/.ship/release.json")
 	say commit "$commit"
+	say built "$n"
 fi
-say built "$n"
 stage_release
 phase=ready
 await commit
@@ -760,7 +848,7 @@ esac
 case $at in '' | *[!0-9]*) at=0 ;; esac
 commit_release
 # shellcheck disable=SC2086 # release numbers, split on purpose
-prune $w
+[ "$mode" = deploy ] && prune $w # a rollback removes nothing
 audit ok "" ""
 say "done" "$n"
 end 0

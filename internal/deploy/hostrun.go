@@ -55,6 +55,10 @@ type hostRun struct {
 	linked     []string
 	swept      []int
 	reused     bool
+	envWritten bool   // the release's .env was written from ship.yml's env:
+	envMerged  bool   // … after the lines of the .env it had
+	released   bool   // the release command ran here and succeeded
+	releasedOn string // the host it ran on, when not this one
 	staged     *release.Answer
 	committed  *release.Answer
 	drained    *release.Answer
@@ -69,7 +73,7 @@ type hostRun struct {
 
 // milestones are the events the fleet acts on; the rest is bookkeeping.
 var milestones = map[eventKind]bool{
-	evLocked: true, evNext: true, evBuilt: true, evStaged: true, evDone: true, evFail: true, evAborted: true,
+	evLocked: true, evNext: true, evBuilt: true, evReleased: true, evStaged: true, evDone: true, evFail: true, evAborted: true,
 }
 
 // terminal events end a host's run.
@@ -121,12 +125,18 @@ func (r *hostRun) start(ctx context.Context, h host.Host, upload io.ReaderAt, si
 	go r.keepCompany()
 }
 
-// sendFirst writes the repository's password (see splitSecret) and the
-// upload, then lets other words through. Called with r.wmu held.
+// sendFirst writes the repository's password (see splitSecret), the app's
+// environment and the upload, then lets other words through. Called with
+// r.wmu held.
 func (r *hostRun) sendFirst(upload io.ReaderAt, size int64) {
 	defer r.wmu.Unlock()
 	if _, secret := splitSecret(r.p.repo); secret != "" {
 		if _, err := io.WriteString(r.words, "cred "+secret+"\n"); err != nil {
+			return
+		}
+	}
+	if len(r.p.dotenv) > 0 {
+		if _, err := fmt.Fprintf(r.words, "env %d\n%s", len(r.p.dotenv), r.p.dotenv); err != nil {
 			return
 		}
 	}

@@ -28,6 +28,7 @@ type LiveReporter struct {
 
 	mu    sync.Mutex
 	hosts []string
+	plan  Plan
 	state map[string]*liveHost
 	drawn int // live lines on the screen now
 	stop  chan struct{}
@@ -57,11 +58,11 @@ func NewReporter(w io.Writer, verbose bool) Reporter {
 	return &LiveReporter{text: NewTextReporter(w, false), w: w, width: width, state: map[string]*liveHost{}}
 }
 
-func (l *LiveReporter) Begin(hosts []string, root, source string) {
-	l.text.Begin(hosts, root, source)
+func (l *LiveReporter) Begin(p Plan) {
+	l.text.Begin(p)
 	l.mu.Lock()
-	l.hosts = hosts
-	for _, h := range hosts {
+	l.hosts, l.plan = p.Hosts, p
+	for _, h := range p.Hosts {
 		l.state[h] = &liveHost{since: time.Now(), stage: "connecting"}
 	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
@@ -167,7 +168,7 @@ func (l *LiveReporter) redraw() {
 		if len(l.hosts) == 1 && h.stage == "" && h.end == "" {
 			continue // between two stages: the finished lines say it
 		}
-		line := liveLine(h)
+		line := liveLine(l.plan, h)
 		if len(l.hosts) > 1 {
 			line = fmt.Sprintf("%-*s │ %s", l.nameWidth(), name, line)
 		}
@@ -180,14 +181,14 @@ func (l *LiveReporter) redraw() {
 	fmt.Fprint(l.w, b.String())
 }
 
-func liveLine(h *liveHost) string {
+func liveLine(p Plan, h *liveHost) string {
 	switch {
 	case h.end != "":
 		return h.end
 	case h.stage == "":
 		return "  … waiting for the other hosts"
 	}
-	line := fmt.Sprintf("  %s %-8s %6s", StageLabel(h.stage), h.stage, FormatDuration(time.Since(h.since)))
+	line := fmt.Sprintf("  %s %-8s %6s", p.Label(h.stage), h.stage, FormatDuration(time.Since(h.since)))
 	if h.stage == "connecting" {
 		line = fmt.Sprintf("  connecting %s", FormatDuration(time.Since(h.since)))
 	}

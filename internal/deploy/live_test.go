@@ -35,11 +35,11 @@ func draw(l *LiveReporter) {
 func TestLiveReporterOneHost(t *testing.T) {
 	var out bytes.Buffer
 	l := &LiveReporter{text: NewTextReporter(&out, false), w: &out, width: 60, state: map[string]*liveHost{}}
-	l.Begin([]string{"web1"}, "/app", "repo @ main")
+	l.Begin(Plan{Hosts: []string{"web1"}, Root: "/app", Source: "repo @ main", Stages: stages})
 	l.StageStart("web1", StageBuild)
 	l.Output("web1", "compiling a very long line of output that does not fit in sixty columns at all")
 	draw(l)
-	if s := screen(out.String()); !strings.Contains(s[len(s)-1], "[5/8] build") || !strings.Contains(s[len(s)-1], "compiling") {
+	if s := screen(out.String()); !strings.Contains(s[len(s)-1], "[5/9] build") || !strings.Contains(s[len(s)-1], "compiling") {
 		t.Fatalf("live line = %q, want the build with its last output", s)
 	}
 	for _, line := range screen(out.String()) {
@@ -50,7 +50,7 @@ func TestLiveReporterOneHost(t *testing.T) {
 	l.StageDone("web1", StageResult{Name: StageBuild, Duration: 1500 * time.Millisecond, Note: "bun run build"}, nil)
 	l.End(&FleetResult{Release: 4, Commit: "abcdef0123", Hosts: []*Result{{Target: "web1", Outcome: OutcomeOK}}}, nil)
 	got := screen(out.String())
-	want := []string{"ship → web1:/app   repo @ main", "  [5/8] build      1.5s   bun run build", "✓ web1 is on release 4 (abcdef0) · 0.0s"}
+	want := []string{"ship → web1:/app   repo @ main", "  [5/9] build      1.5s   bun run build", "✓ web1 is on release 4 (abcdef0) · 0.0s"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -59,12 +59,12 @@ func TestLiveReporterOneHost(t *testing.T) {
 func TestLiveReporterFleet(t *testing.T) {
 	var out bytes.Buffer
 	l := &LiveReporter{text: NewTextReporter(&out, false), w: &out, width: 100, state: map[string]*liveHost{}}
-	l.Begin([]string{"web1", "web2"}, "/app", "repo @ main")
+	l.Begin(Plan{Hosts: []string{"web1", "web2"}, Root: "/app", Source: "repo @ main", Stages: stages})
 	l.StageStart("web1", StageInstall)
 	l.StageStart("web2", StageBuild)
 	draw(l)
 	s := screen(out.String())
-	if len(s) != 3 || !strings.HasPrefix(s[1], "web1 │   [4/8] install") || !strings.HasPrefix(s[2], "web2 │   [5/8] build") {
+	if len(s) != 3 || !strings.HasPrefix(s[1], "web1 │   [4/9] install") || !strings.HasPrefix(s[2], "web2 │   [5/9] build") {
 		t.Fatalf("live lines:\n%s", strings.Join(s, "\n"))
 	}
 	l.Note("", "canary web1 is on release 3")
@@ -86,16 +86,16 @@ func TestTextReporterStillRunning(t *testing.T) {
 	out := &testenv.SyncBuffer{}
 	r := NewTextReporter(out, false)
 	r.StillEvery = 50 * time.Millisecond
-	r.Begin([]string{"web1"}, "/app", "repo @ main")
+	r.Begin(Plan{Hosts: []string{"web1"}, Root: "/app", Source: "repo @ main", Stages: stages})
 	r.StageStart("web1", StageBuild)
 	time.Sleep(180 * time.Millisecond)
 	r.StageDone("web1", StageResult{Name: StageBuild, Duration: 180 * time.Millisecond}, nil)
 	time.Sleep(120 * time.Millisecond)
 	got := out.String()
-	if n := strings.Count(got, "[5/8] build    still running"); n < 2 || n > 4 {
+	if n := strings.Count(got, "[5/9] build    still running"); n < 2 || n > 4 {
 		t.Errorf("%d still-running lines, want about 3:\n%s", n, got)
 	}
-	if i, j := strings.LastIndex(got, "still running"), strings.Index(got, "[5/8] build      0.2s"); i > j {
+	if i, j := strings.LastIndex(got, "still running"), strings.Index(got, "[5/9] build      0.2s"); i > j {
 		t.Errorf("a still-running line after the stage ended:\n%s", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/release"
 )
 
@@ -38,6 +39,15 @@ type Options struct {
 	Install string // shell command; "-" skips the stage
 	Build   string
 	Shared  []string // entries of shared/ to link; empty: all of them
+	// Release is the release command (migrations): run once per fleet in
+	// the new release, after every host built it and before any starts
+	// it. "" runs nothing.
+	Release string
+	// AppEnv is the app's environment (ship.yml env:, secrets resolved):
+	// written into the release as its .env, mode 0600, sent to the hosts
+	// as data on the script's input. Empty: the release has the .env it
+	// would have had (shared/.env, linked).
+	AppEnv []dotenv.Var
 
 	Wait     time.Duration // for the new release to be staged and healthy; 0: do not wait
 	LockWait time.Duration // how long to retry a held lock; 0: fail at once
@@ -72,6 +82,10 @@ type plan struct {
 	commit         string // an exact commit (a webhook's push, an upload's)
 	upload         bool
 	install, build string
+	release        string // the release command
+	releasedOn     string // the host it already ran on for this release (a retry)
+	dotenv         []byte // the app's .env from ship.yml; nil: none
+	envNames       int    // how many variables it sets
 	shared, env    []string
 	source         string // for release.json: the repository, or "upload"
 	dirtyFiles     int
@@ -83,6 +97,11 @@ type plan struct {
 func newPlan(o Options, mode string) *plan {
 	p := &plan{root: o.Root, mode: mode, repo: o.Repo, ref: o.Ref, commit: o.Commit, upload: o.Upload != "",
 		install: o.Install, build: o.Build, shared: o.Shared, env: o.Env, source: o.Repo, dirtyFiles: o.DirtyFiles}
+	if mode == "deploy" {
+		p.release = o.Release
+		p.dotenv, _ = dotenv.Render(o.AppEnv) // validate checked it
+		p.envNames = len(o.AppEnv)
+	}
 	if p.upload {
 		p.source = "upload"
 	}
@@ -128,6 +147,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Build == "-" {
 		o.Build = ""
+	}
+	if o.Release == "-" {
+		o.Release = ""
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -178,9 +200,15 @@ func (o *Options) validate() error {
 	}
 	for _, e := range o.Env {
 		name, _, ok := strings.Cut(e, "=")
-		if !ok || !validEnvName(name) {
+		if !ok || !dotenv.ValidName(name) {
 			return bad("environment entry %q is not NAME=value", e)
 		}
+	}
+	if _, err := dotenv.Render(o.AppEnv); err != nil {
+		return bad("env: %v", err)
+	}
+	if strings.ContainsAny(o.Release, "\x00") {
+		return bad("the release command has a NUL byte")
 	}
 	if o.Commit != "" && !looksLikeCommit(o.Commit) {
 		return bad("commit %q is not a commit id", o.Commit)
@@ -195,16 +223,4 @@ func (o *Options) validate() error {
 		return bad("--keep %d: keep at least 1 release", o.Keep)
 	}
 	return nil
-}
-
-func validEnvName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i, r := range name {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }

@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -76,6 +78,9 @@ func (r *hostRun) recordSurvey(e *event) {
 		r.swept = append(r.swept, e.N)
 	case evState:
 		r.state = e.State
+		if e.State != nil && e.State.Maintenance != nil {
+			r.rep.Note(r.name, "maintenance is on: visitors keep getting the maintenance page, after this deploy too, until ship maintenance TARGET off (or deploy --maintenance-off)")
+		}
 	case evNow:
 		r.hostNow = e.Time
 	case evNext:
@@ -95,6 +100,10 @@ func (r *hostRun) recordProgress(e *event) bool {
 		r.linked = append(r.linked, e.Text)
 	case evReused:
 		r.reused = true
+	case evEnv:
+		r.envMerged, r.envWritten = e.Text == "merged", true
+	case evReleased:
+		r.released = true
 	case evBuilt:
 		r.res.Release = e.N
 		r.endStage()
@@ -183,10 +192,7 @@ func (r *hostRun) noteFor(stage string) string {
 		}
 		return note
 	case StageShared:
-		if len(r.linked) == 0 {
-			return "nothing in shared/"
-		}
-		return strings.Join(r.linked, " ")
+		return r.sharedNote()
 	case StageInstall:
 		if r.reused {
 			return r.p.install + " (node_modules shared: dependencies unchanged)"
@@ -194,12 +200,44 @@ func (r *hostRun) noteFor(stage string) string {
 		return r.p.install
 	case StageBuild:
 		return r.p.build
+	case StageRelease:
+		return r.releaseNote()
 	case StageStage:
 		return r.stageNote()
 	case StageSwitch:
 		return r.switchNote()
 	case StagePrune:
 		return pruneNote(r.res.Removed, r.res.Kept)
+	}
+	return ""
+}
+
+// sharedNote lists what shared/ gave the release, and its own .env.
+func (r *hostRun) sharedNote() string {
+	entries := append([]string(nil), r.linked...)
+	if r.envWritten {
+		env := fmt.Sprintf(".env (%d from ship.yml env:)", r.p.envNames)
+		if r.envMerged {
+			env = fmt.Sprintf(".env (%d from ship.yml env: over the lines it had)", r.p.envNames)
+		}
+		entries = slices.DeleteFunc(entries, func(e string) bool { return e == ".env" })
+		entries = append(entries, env)
+	}
+	if len(entries) == 0 {
+		return "nothing in shared/"
+	}
+	return strings.Join(entries, " ")
+}
+
+func (r *hostRun) releaseNote() string {
+	on := cmp.Or(r.releasedOn, r.p.releasedOn)
+	switch {
+	case r.released:
+		return r.p.release
+	case on != "":
+		return "ran once, on " + on
+	case r.p.release == "":
+		return "no release command (set release: in ship.yml to run migrations here)"
 	}
 	return ""
 }

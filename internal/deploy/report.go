@@ -13,8 +13,8 @@ import (
 // from several goroutines (one per host) and must be safe for that. host
 // is "" for lines about the whole fleet.
 type Reporter interface {
-	// Begin: a run on hosts (under root) of source starts.
-	Begin(hosts []string, root, source string)
+	// Begin: a run starts.
+	Begin(p Plan)
 	// StageStart: a host began a stage; its Output follows.
 	StageStart(host, stage string)
 	// Output is one line of a host's output, as it arrives.
@@ -31,6 +31,24 @@ type Reporter interface {
 	End(res *FleetResult, err error)
 }
 
+// Plan is what a run is about to do, for its reporter.
+type Plan struct {
+	Hosts  []string
+	Root   string
+	Source string   // "repo @ main", "rollback"
+	Stages []string // each host's stages, in order
+}
+
+// Label is "[4/9]" for the plan's fourth stage of nine.
+func (p Plan) Label(stage string) string {
+	for i, s := range p.Stages {
+		if s == stage {
+			return fmt.Sprintf("[%d/%d]", i+1, len(p.Stages))
+		}
+	}
+	return "[-]"
+}
+
 // TextReporter prints for a terminal or a plain log: one line per stage.
 // With several hosts each line starts with the host's name.
 type TextReporter struct {
@@ -41,6 +59,7 @@ type TextReporter struct {
 	StillEvery time.Duration
 
 	mu    sync.Mutex
+	plan  Plan
 	width int                    // of the host column; 0 with a single host
 	still map[string]*time.Timer // per host, while a stage runs
 }
@@ -53,17 +72,25 @@ func NewTextReporter(w io.Writer, verbose bool) *TextReporter {
 	return &TextReporter{W: w, Verbose: verbose, StillEvery: stillEvery}
 }
 
-func (t *TextReporter) Begin(hosts []string, root, source string) {
+func (t *TextReporter) Begin(p Plan) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(hosts) == 1 {
-		fmt.Fprintf(t.W, "ship → %s:%s   %s\n", hosts[0], root, source)
+	t.plan = p
+	if len(p.Hosts) == 1 {
+		fmt.Fprintf(t.W, "ship → %s:%s   %s\n", p.Hosts[0], p.Root, p.Source)
 		return
 	}
-	for _, h := range hosts {
+	for _, h := range p.Hosts {
 		t.width = max(t.width, len(h))
 	}
-	fmt.Fprintf(t.W, "ship → %d hosts (%s):%s   %s\n", len(hosts), strings.Join(hosts, " "), root, source)
+	fmt.Fprintf(t.W, "ship → %d hosts (%s):%s   %s\n", len(p.Hosts), strings.Join(p.Hosts, " "), p.Root, p.Source)
+}
+
+// label is the plan's label of stage.
+func (t *TextReporter) label(stage string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.plan.Label(stage)
 }
 
 // line prints one line for host, with the host column on a fleet.
@@ -79,7 +106,7 @@ func (t *TextReporter) line(host, format string, args ...any) {
 
 func (t *TextReporter) StageStart(host, stage string) {
 	if t.Verbose { // the stage's line comes before its output
-		t.line(host, "  %s %s …", StageLabel(stage), stage)
+		t.line(host, "  %s %s …", t.label(stage), stage)
 	}
 	t.watch(host, stage)
 }
@@ -102,7 +129,7 @@ func (t *TextReporter) watch(host, stage string) {
 	start := time.Now()
 	var tick func()
 	tick = func() {
-		t.line(host, "  %s %-8s still running (%s)", StageLabel(stage), stage, FormatDuration(time.Since(start).Round(time.Second)))
+		t.line(host, "  %s %-8s still running (%s)", t.label(stage), stage, FormatDuration(time.Since(start).Round(time.Second)))
 		t.mu.Lock()
 		if cur := t.still[host]; cur != nil {
 			cur.Reset(t.StillEvery)
@@ -120,12 +147,12 @@ func (t *TextReporter) Output(host, line string) {
 
 func (t *TextReporter) StageDone(host string, st StageResult, _ []string) {
 	t.watch(host, "")
-	t.line(host, "  %s %-8s %6s   %s", StageLabel(st.Name), st.Name, FormatDuration(st.Duration), st.Note)
+	t.line(host, "  %s %-8s %6s   %s", t.label(st.Name), st.Name, FormatDuration(st.Duration), st.Note)
 }
 
 func (t *TextReporter) StageFailed(host, stage string, d time.Duration, reason string, output []string) {
 	t.watch(host, "")
-	t.line(host, "  %s %-8s failed after %s: %s", StageLabel(stage), stage, FormatDuration(d), reason)
+	t.line(host, "  %s %-8s failed after %s: %s", t.label(stage), stage, FormatDuration(d), reason)
 	if !t.Verbose { // with -v the lines were shown as they came
 		for _, l := range tail(output, 12) {
 			t.line(host, "      │ %s", l)
@@ -157,20 +184,6 @@ func (t *TextReporter) End(res *FleetResult, err error) {
 		spread = fmt.Sprintf(" · switched within %s of each other", res.Spread.Round(time.Millisecond))
 	}
 	fmt.Fprintf(t.W, "✓ %d hosts are on release %d (%s)%s · %s\n", len(res.Hosts), res.Release, short(res.Commit), spread, FormatDuration(res.Duration))
-}
-
-// StageLabel is "[4/8]" for the install stage.
-func StageLabel(name string) string {
-	return fmt.Sprintf("[%d/%d]", stageIndex(name), len(stages))
-}
-
-func stageIndex(name string) int {
-	for i, s := range stages {
-		if s == name {
-			return i + 1
-		}
-	}
-	return 0
 }
 
 // FormatDuration is how ship writes a duration for a person: 0.4s, 12.0s,

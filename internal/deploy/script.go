@@ -15,20 +15,25 @@ import (
 	"github.com/shipdeploy/ship/internal/shell"
 )
 
-// Stage names, in order. The numbers people see ([3/8]) follow this list;
+// Stage names, in order. The numbers people see ([3/9]) follow this list;
 // a rollback has only lock, stage and switch.
 const (
 	StageLock    = "lock"
 	StageSource  = "source"
-	StageShared  = "shared"
+	StageShared  = "shared" // shared/ linked, the app's .env written
 	StageInstall = "install"
 	StageBuild   = "build"
-	StageStage   = "stage"  // the receiver starts the release out of traffic
-	StageSwitch  = "switch" // current and the traffic move to it
+	StageRelease = "release" // the release command, once per fleet (every host shows the stage)
+	StageStage   = "stage"   // the receiver starts the release out of traffic
+	StageSwitch  = "switch"  // current and the traffic move to it
 	StagePrune   = "prune"
 )
 
-var stages = []string{StageLock, StageSource, StageShared, StageInstall, StageBuild, StageStage, StageSwitch, StagePrune}
+var stages = []string{StageLock, StageSource, StageShared, StageInstall, StageBuild, StageRelease, StageStage, StageSwitch, StagePrune}
+
+// rollbackStages are a rollback's: the release is already built, and
+// nothing is removed.
+var rollbackStages = []string{StageLock, StageStage, StageSwitch}
 
 // Exit statuses of the host script.
 const (
@@ -54,6 +59,12 @@ const (
 //go:embed host.sh
 var hostScriptBody string
 
+// appEnvScript is load_env, shared by host.sh and the scripts of `ship
+// exec` and `ship env`.
+//
+//go:embed appenv.sh
+var appEnvScript string
+
 // script is the host program for one run: the prologue of quoted values,
 // then host.sh.
 func script(p *plan) string {
@@ -76,6 +87,8 @@ func script(p *plan) string {
 	set("plain_install", boolWord(plainBunInstall(p.install)))
 	set("dep_hash", shortHash(p.install))
 	set("build_cmd", p.build)
+	set("release_cmd", p.release)
+	set("env_size", strconv.Itoa(len(p.dotenv)))
 	set("shared", strings.Join(p.shared, "\n"))
 	set("lockinfo", p.lockJSON)
 	set("info_head", p.infoHead)
@@ -90,6 +103,7 @@ func script(p *plan) string {
 		// Quotes in a value belong to the value.
 		fmt.Fprintf(&b, "# shellcheck disable=SC2089\n%s=%s\n# shellcheck disable=SC2090\nexport %s\n", name, shell.Quote(value), name)
 	}
+	b.WriteString(appEnvScript)
 	b.WriteString(hostScriptBody)
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
@@ -40,7 +41,8 @@ func TestScriptPassesShellcheck(t *testing.T) {
 	for _, o := range []Options{
 		{Root: "/srv/app root", Repo: "git@github.com:acme/shop.git", Ref: "main", Shared: []string{".env", "uploads/"},
 			Env: []string{"GIT_SSH_COMMAND=ssh -i 'k'"}, By: "alice \"x\""},
-		{Root: "/app", Upload: "/tmp/x", Commit: "3f9c2ab5d1e0f4aa77aa210c4d9e13f9c2ab5d1e", Install: "-", Build: "-"},
+		{Root: "/app", Upload: "/tmp/x", Commit: "3f9c2ab5d1e0f4aa77aa210c4d9e13f9c2ab5d1e", Install: "-", Build: "-",
+			Release: "bun run migrate && echo 'done'", AppEnv: []dotenv.Var{{Name: "A", Value: "it's $x"}}},
 	} {
 		for _, mode := range []string{"deploy", "rollback"} {
 			o.setDefaults()
@@ -55,6 +57,15 @@ func TestScriptPassesShellcheck(t *testing.T) {
 			if err != nil {
 				t.Errorf("shellcheck (%s, upload %v): %v\n%s", mode, p.upload, err, out)
 			}
+		}
+	}
+	for _, s := range []string{ExecScript("/srv/app root", "releases/3", "echo '$x'"), EnvScript("/app", "releases/3")} {
+		file := filepath.Join(t.TempDir(), "exec.sh")
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(sc, "-s", "sh", "-S", "style", file).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck of the exec script: %v\n%s", err, out)
 		}
 	}
 }

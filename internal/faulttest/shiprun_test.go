@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shipdeploy/ship/internal/deploy"
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
-// stages of a deploy as `ship -v` announces them ("  [4/8] install …"),
-// and "start": ship was just started.
-var stages = []string{"start", "lock", "source", "shared", "install", "build", "stage", "switch", "prune"}
+// stages of a deploy as `ship -v` announces them ("  [4/9] install …"),
+// after "start": ship was just started.
+var stages = append([]string{"start"}, deploy.StageNames()...)
 
 var stageLine = regexp.MustCompile(`\[\d+/\d+\] (\w+) …$`)
 

@@ -282,6 +282,12 @@ func (fc *frontConn) writeResponseHead(head []byte, fr bodyFrame, chunkOut bool)
 	if fc.p.front.shutting.Load() {
 		rq.closeAfter = true
 	}
+	endHead(bw, rq)
+}
+
+// endHead ends a response head to rq: whether the connection stays, and
+// the blank line.
+func endHead(bw *bufio.Writer, rq *request) {
 	switch {
 	case rq.closeAfter:
 		bw.WriteString("Connection: close\r\n")

@@ -227,13 +227,7 @@ func (w *localWriter) finish() {
 		bw.WriteString(strconv.Itoa(w.body.Len()))
 		bw.WriteString("\r\n")
 	}
-	switch {
-	case rq.closeAfter:
-		bw.WriteString("Connection: close\r\n")
-	case !rq.http11:
-		bw.WriteString("Connection: keep-alive\r\n")
-	}
-	bw.WriteString("\r\n")
+	endHead(bw, rq)
 	if withBody && string(rq.method) != "HEAD" {
 		bw.Write(w.body.Bytes())
 	}

@@ -92,3 +92,36 @@ func testHandlers(t *testing.T, front string) {
 		}
 	})
 }
+
+// Override answers every request in the app's place but the Handlers'
+// routes, and gives them back to the app when it is taken away.
+func TestOverride(t *testing.T) { eachFront(t, testOverride) }
+
+func testOverride(t *testing.T, front string) {
+	a := startApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") }))
+	hook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hook") })
+	p := newTestProxy(t, Options{Handlers: map[string]http.Handler{"/hook": hook}})
+	p.Switch(a.b)
+	url := startProxy(t, p, front)
+	p.Override(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "down for maintenance")
+	}))
+	c, br := dialProxy(t, url)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: pub\r\n\r\nGET /hook HTTP/1.1\r\nHost: pub\r\n\r\nHEAD /x HTTP/1.1\r\nHost: pub\r\n\r\n")
+	if res, body := readResponse(t, br, "GET"); res.StatusCode != 503 || body != "down for maintenance" || res.Header.Get("Retry-After") != "120" {
+		t.Errorf("overridden: %d %q %v", res.StatusCode, body, res.Header)
+	}
+	if _, body := readResponse(t, br, "GET"); body != "hook" {
+		t.Errorf("a Handlers route: %q", body)
+	}
+	if res, body := readResponse(t, br, "HEAD"); res.StatusCode != 503 || body != "" {
+		t.Errorf("HEAD: %d %q", res.StatusCode, body)
+	}
+	p.Override(nil)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: pub\r\n\r\n")
+	if res, body := readResponse(t, br, "GET"); res.StatusCode != 200 || body != "app" {
+		t.Errorf("after the override: %d %q (the same connection)", res.StatusCode, body)
+	}
+}

@@ -76,6 +76,7 @@ type Proxy struct {
 	idleTimeout    time.Duration
 	writeTimeout   time.Duration
 	routes         map[string]http.Handler
+	override       atomic.Pointer[http.Handler] // answers in place of the app (Override)
 	log            *slog.Logger
 	front          frontState
 
@@ -114,12 +115,30 @@ func New(opts Options) *Proxy {
 // DefaultWriteTimeout is Options.WriteTimeout's default.
 const DefaultWriteTimeout = 60 * time.Second
 
-// route returns the handler of Options.Handlers for a request path.
+// route returns the handler of Options.Handlers for a request path, else
+// the override, else nil: the app's. One atomic load on the hot path.
 func (p *Proxy) route(path []byte) http.Handler {
-	if len(p.routes) == 0 {
-		return nil
+	if len(p.routes) > 0 {
+		if h := p.routes[string(path)]; h != nil {
+			return h
+		}
 	}
-	return p.routes[string(path)]
+	if o := p.override.Load(); o != nil {
+		return *o
+	}
+	return nil
+}
+
+// Override makes h answer every request that Options.Handlers does not
+// route, in the app's place (the receiver's maintenance page): the
+// backends stay as they are, and requests already sent to the app finish
+// there. nil sends new requests to the app again.
+func (p *Proxy) Override(h http.Handler) {
+	if h == nil {
+		p.override.Store(nil)
+		return
+	}
+	p.override.Store(&h)
 }
 
 // Switch makes b the target for every new request, atomically, and returns

@@ -1,16 +1,13 @@
 package receivercmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,51 +16,24 @@ import (
 
 	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/supervise"
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 var lfs = release.LocalFS{}
 
-// bins builds the programs the tests run as separate processes, once per
-// test binary: the test app, the load generator, and the receiver itself.
+// bins are the programs the tests run as separate processes: the test app,
+// the load generator, and the receiver itself (built once per test binary).
 var bins struct {
-	once                      sync.Once
-	dir                       string
 	slowapp, loadgen, receive string
-	err                       error
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if bins.dir != "" {
-		os.RemoveAll(bins.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func build(t *testing.T) {
 	t.Helper()
-	bins.once.Do(func() {
-		bins.dir, bins.err = os.MkdirTemp("", "receivercmd-bins-")
-		if bins.err != nil {
-			return
-		}
-		root, _ := filepath.Abs(filepath.Join("..", ".."))
-		for _, b := range []struct {
-			out *string
-			pkg string
-		}{{&bins.slowapp, "./examples/slowapp"}, {&bins.loadgen, "./bench/downtime/loadgen"}, {&bins.receive, "./cmd/receiver"}} {
-			*b.out = filepath.Join(bins.dir, filepath.Base(b.pkg))
-			cmd := exec.Command("go", "build", "-o", *b.out, b.pkg)
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-				return
-			}
-		}
-	})
-	if bins.err != nil {
-		t.Fatal(bins.err)
-	}
+	bins.slowapp = testenv.Program(t, "./examples/slowapp")
+	bins.loadgen = testenv.Program(t, "./bench/downtime/loadgen")
+	bins.receive = testenv.Program(t, "./cmd/receiver")
 }
 
 // appRoot makes an APP_ROOT with one finished release per conf (releases
@@ -204,54 +174,11 @@ func get(t *testing.T, url string) (string, http.Header) {
 	return strings.TrimSpace(string(body)), resp.Header
 }
 
-// load is a loadgen process sending requests until finish.
-type load struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   bytes.Buffer
-}
-
-// loadResult mirrors loadgen's JSON.
-type loadResult struct {
-	Total     int64            `json:"total"`
-	Failed    int64            `json:"failed"`
-	MaxGapMS  float64          `json:"max_gap_ms"`
-	Versions  map[string]int64 `json:"versions"`
-	Errors    []string         `json:"errors"`
-	LastByCli []string         `json:"last_by_client"`
-}
-
-func startLoad(t *testing.T, url string, keepalive, fresh int) *load {
+// startLoad is real HTTP load from another process (testenv.StartLoad),
+// as fast as the answers come.
+func startLoad(t *testing.T, url string, keepalive, fresh int) *testenv.Load {
 	t.Helper()
-	build(t)
-	ld := &load{}
-	ld.cmd = exec.Command(bins.loadgen, "-url", url, "-keepalive", strconv.Itoa(keepalive),
-		"-fresh", strconv.Itoa(fresh), "-stdin", "-json")
-	ld.cmd.Stdout = &ld.out
-	ld.cmd.Stderr = os.Stderr
-	var err error
-	if ld.stdin, err = ld.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := ld.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ld.cmd.Process.Kill(); _ = ld.cmd.Wait() })
-	return ld
-}
-
-func (ld *load) finish(t *testing.T) loadResult {
-	t.Helper()
-	ld.stdin.Close()
-	if err := ld.cmd.Wait(); err != nil {
-		t.Fatalf("loadgen: %v", err)
-	}
-	var res loadResult
-	if err := json.Unmarshal(ld.out.Bytes(), &res); err != nil {
-		t.Fatalf("loadgen output %q: %v", ld.out.String(), err)
-	}
-	t.Logf("load: %d requests, %d failed, longest gap %.0f ms, versions %v", res.Total, res.Failed, res.MaxGapMS, res.Versions)
-	return res
+	return testenv.StartLoad(t, url, keepalive, fresh, 0)
 }
 
 // gone reports whether pid no longer exists (or is a zombie).

@@ -139,11 +139,11 @@ func TestReceiverKilledTakesTheWholeApp(t *testing.T) {
 				t.Fatalf("app group %v, listening %v: want a tree of processes serving", g, listening(port))
 			}
 			killReceiver(t, rp)
-			waitFor(t, 20*time.Second, "the app's process group to be gone", func() bool { return len(groupOf(app)) == 0 })
+			testenv.WaitFor(t, 20*time.Second, "the app's process group to be gone", func() bool { return len(groupOf(app)) == 0 })
 			if listening(port) {
 				t.Errorf("port %d still answers after the app's group is gone", port)
 			}
-			waitFor(t, 5*time.Second, "the guard to finish", func() bool { return gone(guard) })
+			testenv.WaitFor(t, 5*time.Second, "the guard to finish", func() bool { return gone(guard) })
 			if !strings.Contains(rp.out.String(), "receiver guard: supervisor "+strconv.Itoa(rp.cmd.Process.Pid)+" is gone") {
 				t.Errorf("the guard did not say what it stopped:\n%s", rp.out)
 			}
@@ -167,7 +167,7 @@ func TestReceiverStopsLeftoversAtStart(t *testing.T) {
 			killReceiver(t, first)
 			// Pdeathsig took the process the receiver forked; the rest of
 			// the tree is left: what this test is about.
-			waitFor(t, 10*time.Second, "the app's first process to go", func() bool { return gone(app) })
+			testenv.WaitFor(t, 10*time.Second, "the app's first process to go", func() bool { return gone(app) })
 			time.Sleep(300 * time.Millisecond)
 			left := groupOf(app)
 			killLater(t, left...)
@@ -234,18 +234,6 @@ func startReceiverOn(t *testing.T, out *os.File, args ...string) *exec.Cmd {
 		}
 	})
 	return cmd
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // The receiver's own settings (a webhook secret, a deploy key, a repository

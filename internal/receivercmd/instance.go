@@ -233,9 +233,8 @@ func (r *receiver) checkStable() {
 	}
 }
 
-// record writes a reload's outcome to state.json and log.jsonl.
+// record writes a reload's outcome to log.jsonl, then state.json.
 func (r *receiver) record(res release.ReloadResult, previous int) {
-	r.state.update(func(s *release.State) { s.LastReload = &res })
 	entry := release.LogEntry{
 		Time: res.Finished, Kind: "reload", ID: res.ID, Result: "ok", Release: res.Release,
 		Previous: previous, Seconds: seconds(res.Finished.Sub(res.Started)), Error: res.Error,
@@ -251,6 +250,8 @@ func (r *receiver) record(res release.ReloadResult, previous int) {
 	if err := release.AppendLog(r.fsys, r.l, entry); err != nil {
 		r.log.Error("cannot append to the audit log", "path", r.l.Log(), "err", err)
 	}
+	// The log line first: whoever sees the result in state.json finds it.
+	r.state.update(func(s *release.State) { s.LastReload = &res })
 }
 
 // shutdown stops serving within the stop timeout: the public listener closes

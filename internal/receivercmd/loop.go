@@ -63,6 +63,7 @@ type receiver struct {
 	cur     *instance    // serving
 	staged  *stage       // at most one release out of traffic
 	restart *restartPlan // nothing serves: start again at
+	maint   maintenanceState
 
 	started chan startResult  // health checks that ended
 	retired chan retireResult // drains that ended
@@ -89,6 +90,8 @@ func (r *receiver) loop(ctx context.Context) error {
 				return nil
 			}
 			r.takeRequests(ctx)
+		case <-r.trig.maint:
+			r.checkMaintenance()
 		case res := <-r.started:
 			r.startDone(ctx, res)
 		case res := <-r.retired:
@@ -105,6 +108,7 @@ func (r *receiver) loop(ctx context.Context) error {
 			r.commitStage(ctx, r.staged)
 		case <-stable.C:
 			r.checkStable()
+			r.checkMaintenance() // the safety net under the watcher
 		}
 	}
 }

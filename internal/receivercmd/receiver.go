@@ -30,6 +30,61 @@ const (
 // runReceiver runs until ctx ends (SIGTERM, SIGINT), then stops the app
 // within the stop timeout and returns nil.
 func runReceiver(ctx context.Context, opts *options) error {
+	r, closeLog, err := newReceiver(opts)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	pulls, err := newPullSide(opts, r.l, r.fsys, r.log)
+	forgetPrivateEnv() // read: no child process gets them
+	if err != nil {
+		return err
+	}
+	front, err := r.openFront(pulls)
+	if err != nil {
+		return err
+	}
+	r.state = newStateStore(r.fsys, r.l, r.log, release.State{
+		PID: os.Getpid(), Mode: opts.Mode, Listen: front.addr, StartedAt: time.Now().UTC(),
+	})
+	r.state.update(nil)
+	defer r.state.final()
+	// Before the front serves: a restarted receiver keeps the page up.
+	r.checkMaintenance()
+	r.log.Info("receiver started", "root", opts.Root, "mode", opts.Mode, "listen", front.addr, "pid", os.Getpid())
+
+	g, gctx := errgroup.WithContext(ctx)
+	if front.serve != nil {
+		g.Go(func() error {
+			if err := front.serve(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", front.addr, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		return watchReload(gctx, r.l, or(opts.PollEvery, defaultPollEvery), r.trig, r.log)
+	})
+	if pulls.hook != nil {
+		g.Go(func() error { return pulls.queue.Run(gctx) })
+		r.serveWebhook(gctx, g, pulls, front.serve != nil)
+	}
+	g.Go(func() error { return forwardHup(gctx, opts.Hup, r.trig) })
+	g.Go(func() error { return r.state.beat(gctx, r.heartbeat()) })
+	g.Go(func() error {
+		pulls.firstStart(gctx, r.log)
+		err := r.loop(gctx)
+		r.shutdown(front.stop)
+		return err
+	})
+	err = g.Wait()
+	r.log.Info("receiver stopped", "err", err)
+	return err
+}
+
+// newReceiver prepares the app root and the logs, and stops what a killed
+// receiver left running. closeLog closes the app's log file.
+func newReceiver(opts *options) (r *receiver, closeLog func(), err error) {
 	logw := opts.LogTo
 	if logw == nil {
 		logw = opts.Stdout
@@ -37,7 +92,7 @@ func runReceiver(ctx context.Context, opts *options) error {
 	log := newLogger(logw, opts.LogFormat)
 	l := release.Layout{Root: opts.Root}
 	if err := prepareRoot(l, opts.Create); err != nil {
-		return err
+		return nil, nil, err
 	}
 	// Before anything starts (or listens): an app a killed receiver left
 	// may hold the port, and would serve an old release besides.
@@ -46,116 +101,83 @@ func runReceiver(ctx context.Context, opts *options) error {
 	} else if len(pids) > 0 {
 		log.Warn("stopped app processes a previous receiver left running", "pids", pids)
 	}
-
-	appOut := opts.Stdout
+	appOut, closeLog := opts.Stdout, func() {}
 	if !opts.NoAppLogFile {
 		f, err := supervise.OpenRotatingFile(l.AppLog(), 0, 0)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer f.Close()
-		appOut = teeWriter{opts.Stdout, f}
+		appOut, closeLog = teeWriter{opts.Stdout, f}, func() { f.Close() }
 	}
+	return &receiver{
+		opts: opts, log: log, l: l, fsys: release.LocalFS{}, appOut: appOut,
+		trig: newTriggers(), backoff: opts.Backoff,
+	}, closeLog, nil
+}
 
-	r := &receiver{
-		opts:    opts,
-		log:     log,
-		l:       l,
-		fsys:    release.LocalFS{},
-		appOut:  appOut,
-		trig:    newTriggers(),
-		backoff: opts.Backoff,
-	}
+// front is the receiver's public side: the proxy (serve and stop), or, in
+// restart mode, nothing of its own (the app listens on the port itself).
+type front struct {
+	addr  string
+	serve func() error
+	stop  func(context.Context) error
+}
 
-	pulls, err := newPullSide(opts, l, r.fsys, log)
-	forgetPrivateEnv() // read: no child process gets them
-	if err != nil {
-		return err
-	}
-
-	listen := opts.Listen
-	// The public front is the proxy's own HTTP/1.1 server, always: the
-	// webhook's path, when it shares the port, is routed inside it, so
-	// that every request there is read by the same strict parser.
-	var serve func() error
-	var stopFront func(context.Context) error
-	if opts.Mode == modeProxy {
-		ln, err := net.Listen("tcp", opts.Listen)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", opts.Listen, err)
-		}
-		listen = ln.Addr().String()
-		popts := proxy.Options{Logger: log}
-		if pulls.hook != nil && opts.WebhookListen == "" {
-			popts.Handlers = map[string]http.Handler{opts.WebhookPath: pulls.hook}
-		}
-		r.proxy = proxy.New(popts)
-		serve = func() error { return r.proxy.Serve(ln) }
-		stopFront = r.proxy.Shutdown
-	} else {
+// openFront listens for the public. The public front is the proxy's own
+// HTTP/1.1 server, always: the webhook's path, when it shares the port,
+// is routed inside it, so that every request there is read by the same
+// strict parser.
+func (r *receiver) openFront(pulls *pullSide) (front, error) {
+	opts := r.opts
+	if opts.Mode != modeProxy {
 		host, port, err := splitListen(opts.Listen)
 		if err != nil {
-			return err
+			return front{}, err
 		}
 		r.healthHost, r.publicPort = host, port
+		return front{addr: opts.Listen}, nil
 	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return front{}, fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	popts := proxy.Options{Logger: r.log}
+	if pulls.hook != nil && opts.WebhookListen == "" {
+		popts.Handlers = map[string]http.Handler{opts.WebhookPath: pulls.hook}
+	}
+	r.proxy = proxy.New(popts)
+	return front{addr: ln.Addr().String(), serve: func() error { return r.proxy.Serve(ln) }, stop: r.proxy.Shutdown}, nil
+}
 
-	r.state = newStateStore(r.fsys, l, log, release.State{
-		PID: os.Getpid(), Mode: opts.Mode, Listen: listen, StartedAt: time.Now().UTC(),
-	})
-	r.state.update(nil)
-	defer r.state.final()
-	log.Info("receiver started", "root", opts.Root, "mode", opts.Mode, "listen", listen, "pid", os.Getpid())
-
-	g, gctx := errgroup.WithContext(ctx)
-	if serve != nil {
-		g.Go(func() error {
-			if err := serve(); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve %s: %w", listen, err)
-			}
-			return nil
-		})
+// serveWebhook serves the webhook on its own listener when it has one
+// (--webhook-listen); otherwise it says where the webhook is, if anywhere.
+func (r *receiver) serveWebhook(ctx context.Context, g *errgroup.Group, pulls *pullSide, onFront bool) {
+	addr := r.opts.WebhookListen
+	switch {
+	case addr == "" && onFront:
+		r.log.Info("webhook on the public listener", "path", r.opts.WebhookPath)
+		return
+	case addr == "":
+		r.log.Warn("WEBHOOK_SECRET is set but restart mode has no proxy to carry the webhook: give --webhook-listen")
+		return
+	}
+	srv := &http.Server{
+		Addr: addr, Handler: pulls.hook,
+		ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: proxy.DefaultIdleTimeout,
+		MaxHeaderBytes: webhookMaxHeader, // net/http's default is 1 MB per connection
 	}
 	g.Go(func() error {
-		return watchReload(gctx, l, or(opts.PollEvery, defaultPollEvery), r.trig, log)
-	})
-	if pulls.hook != nil {
-		g.Go(func() error { return pulls.queue.Run(gctx) })
-		if opts.WebhookListen != "" {
-			hookSrv := &http.Server{
-				Addr: opts.WebhookListen, Handler: pulls.hook,
-				ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: proxy.DefaultIdleTimeout,
-				MaxHeaderBytes: webhookMaxHeader, // net/http's default is 1 MB per connection
-			}
-			g.Go(func() error {
-				ln, err := net.Listen("tcp", opts.WebhookListen)
-				if err != nil {
-					return fmt.Errorf("webhook: listen on %s: %w", opts.WebhookListen, err)
-				}
-				go func() { <-gctx.Done(); _ = hookSrv.Close() }()
-				if err := hookSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-					return fmt.Errorf("webhook: serve %s: %w", opts.WebhookListen, err)
-				}
-				return nil
-			})
-			log.Info("webhook listening", "addr", opts.WebhookListen)
-		} else if serve != nil {
-			log.Info("webhook on the public listener", "path", opts.WebhookPath)
-		} else {
-			log.Warn("WEBHOOK_SECRET is set but restart mode has no proxy to carry the webhook: give --webhook-listen")
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("webhook: listen on %s: %w", addr, err)
 		}
-	}
-	g.Go(func() error { return forwardHup(gctx, opts.Hup, r.trig) })
-	g.Go(func() error { return r.state.beat(gctx, r.heartbeat()) })
-	g.Go(func() error {
-		pulls.firstStart(gctx, log)
-		err := r.loop(gctx)
-		r.shutdown(stopFront)
-		return err
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("webhook: serve %s: %w", addr, err)
+		}
+		return nil
 	})
-	err = g.Wait()
-	log.Info("receiver stopped", "err", err)
-	return err
+	r.log.Info("webhook listening", "addr", addr)
 }
 
 // prepareRoot makes the receiver's folders in root. A root that does not

@@ -30,7 +30,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	deploy(t, l, 2, "reload-under-load")
 	st = waitState(t, l, 15*time.Second, "the reload's result", reloadDone("reload-under-load"))
 	time.Sleep(300 * time.Millisecond)
-	res := ld.finish(t)
+	res := ld.Finish(t)
 
 	if r := st.LastReload; !r.OK || r.Release != 2 || r.Dropped != 0 || r.HealthyAfter < 0.5 {
 		t.Errorf("result = %+v, want ok for release 2, 0 dropped, healthy after ≥ 0.5s", r)
@@ -98,7 +98,7 @@ func TestUnhealthyReleaseKeepsOldServing(t *testing.T) {
 			deploy(t, l, 2, "bad-"+strings.ReplaceAll(tt.name, " ", "-"))
 			st = waitState(t, l, 15*time.Second, "the reload's result", reloadDone("bad-"+strings.ReplaceAll(tt.name, " ", "-")))
 			time.Sleep(200 * time.Millisecond)
-			res := ld.finish(t)
+			res := ld.Finish(t)
 
 			r := st.LastReload
 			if r.OK || r.Release != 2 || !strings.Contains(r.Error, tt.wantErr) {

@@ -56,7 +56,7 @@ func TestRequestsWaitDuringRestart(t *testing.T) {
 	waitState(t, l, 10*time.Second, "release 1 serving", servingRelease(1))
 	ld := startLoad(t, "http://"+rc.addr+"/", 2, 1)
 	waitState(t, l, 10*time.Second, "two restarts", func(s *release.State) bool { return s.Restarts >= 2 && s.Serving != nil })
-	res := ld.finish(t)
+	res := ld.Finish(t)
 	// A request cut by the crash itself may fail (the app died under it);
 	// requests sent while nothing serves must wait, not fail: so far fewer
 	// failures than the ~1 s without an instance would give.

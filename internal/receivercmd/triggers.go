@@ -23,15 +23,21 @@ const defaultPollEvery = 2 * time.Second
 // the loop is busy, they leave one token: the loop then does exactly one
 // more reload, which reads the newest RELOAD.
 type triggers struct {
-	c   chan struct{}
-	hup atomic.Bool // a SIGHUP asks for a reload even with no RELOAD file
+	c     chan struct{}
+	hup   atomic.Bool   // a SIGHUP asks for a reload even with no RELOAD file
+	maint chan struct{} // .ship/maintenance.json changed
 }
 
-func newTriggers() *triggers { return &triggers{c: make(chan struct{}, 1)} }
+func newTriggers() *triggers {
+	return &triggers{c: make(chan struct{}, 1), maint: make(chan struct{}, 1)}
+}
 
-func (t *triggers) poke() {
+func (t *triggers) poke() { pokeChan(t.c) }
+
+// pokeChan leaves one token in c: however many come, one wakes the loop.
+func pokeChan(c chan struct{}) {
 	select {
-	case t.c <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -50,7 +56,8 @@ func isRequest(name string) bool {
 
 // watchReload pokes t when a request file (RELOAD, STAGE, COMMIT, ABORT) is
 // created, written or touched in releases/, and on every poll that finds
-// one present, until ctx ends.
+// one present, until ctx ends; and t.maint when .ship/maintenance.json
+// comes or goes (the loop's tick looks too).
 func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *triggers, log *slog.Logger) error {
 	dir := l.Releases()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -64,6 +71,11 @@ func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *
 		err = w.Add(dir)
 		events, errs = w.Events, w.Errors
 	}
+	if err == nil {
+		if merr := w.Add(l.ShipDir()); merr != nil {
+			log.Warn("cannot watch for maintenance: looking every tick", "dir", l.ShipDir(), "err", merr)
+		}
+	}
 	if err != nil {
 		log.Warn("cannot watch for RELOAD: polling only", "dir", dir, "every", every, "err", err)
 	}
@@ -74,7 +86,10 @@ func watchReload(ctx context.Context, l release.Layout, every time.Duration, t *
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
-			if isRequest(filepath.Base(ev.Name)) && ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Chmod|fsnotify.Rename) != 0 {
+			name := filepath.Base(ev.Name)
+			if isMaintenance(name) && filepath.Dir(ev.Name) == filepath.Clean(l.ShipDir()) {
+				pokeChan(t.maint)
+			} else if isRequest(name) && ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Chmod|fsnotify.Rename) != 0 {
 				t.poke()
 			}
 		case err := <-errs:

@@ -31,6 +31,8 @@ func (l Layout) Mirror() string          { return path.Join(l.Root, ".ship", "re
 func (l Layout) BunCache() string        { return path.Join(l.Root, ".ship", "bun-cache") }
 func (l Layout) AppLogDir() string       { return path.Join(l.Root, ".ship", "logs") }
 func (l Layout) AppLog() string          { return path.Join(l.Root, ".ship", "logs", "app.log") }
+func (l Layout) Maintenance() string     { return path.Join(l.Root, ".ship", "maintenance.json") }
+func (l Layout) MaintenancePage() string { return path.Join(l.Root, "shared", "maintenance.html") }
 
 // CurrentTarget is what `current` points to for release n: relative, so the
 // tree can be moved or mounted elsewhere (a container volume) and stay valid.

@@ -145,6 +145,23 @@ func ReadState(fsys FS, l Layout) (*State, error) { return readJSON[State](fsys,
 // WriteState replaces .ship/state.json atomically.
 func WriteState(fsys FS, l Layout, s *State) error { return WriteJSON(fsys, l.State(), s) }
 
+// ReadMaintenance reads .ship/maintenance.json; (nil, nil) when
+// maintenance is off.
+func ReadMaintenance(fsys FS, l Layout) (*Maintenance, error) {
+	return readJSON[Maintenance](fsys, l.Maintenance())
+}
+
+// SetMaintenance turns maintenance on (m) or off (nil).
+func SetMaintenance(fsys FS, l Layout, m *Maintenance) error {
+	if m != nil {
+		return WriteJSON(fsys, l.Maintenance(), m)
+	}
+	if err := fsys.Remove(l.Maintenance()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", l.Maintenance(), err)
+	}
+	return nil
+}
+
 // MarkBad records that release n was refused, so no rollback picks it.
 func MarkBad(fsys FS, l Layout, n int, b Bad) error { return WriteJSON(fsys, l.BadFile(n), b) }
 

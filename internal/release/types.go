@@ -15,6 +15,10 @@ type Info struct {
 	// them): Commit names what it was based on, not what it is.
 	Dirty      bool `json:"dirty,omitempty"`
 	DirtyFiles int  `json:"dirty_files,omitempty"`
+	// EnvDigest: the release has its own .env (ship.yml env:); a salted
+	// digest of it, so that two releases' environments can be compared
+	// without showing them.
+	EnvDigest string `json:"env_digest,omitempty"`
 	// Seconds per stage, for `ship releases` and the audit trail.
 	Stages map[string]float64 `json:"stages,omitempty"`
 }
@@ -85,6 +89,19 @@ type Staged struct {
 	Since   time.Time `json:"since"`
 }
 
+// Maintenance is .ship/maintenance.json: while it is there the receiver
+// answers every request (but its webhook's) with 503 and the maintenance
+// page, and the app keeps running. ship writes and removes it; a deploy
+// leaves it as it is.
+type Maintenance struct {
+	Since      time.Time `json:"since"`
+	By         string    `json:"by,omitempty"`
+	RetryAfter int       `json:"retry_after_s"` // the Retry-After header, in seconds
+	// Page (in state.json only): what the receiver answers with,
+	// "shared/maintenance.html" or "" for its plain page.
+	Page string `json:"page,omitempty"`
+}
+
 // LockInfo is .ship/lock/info.json: who holds the deploy lock.
 type LockInfo struct {
 	ID      string    `json:"id"`
@@ -107,6 +124,10 @@ type State struct {
 	Serving    *Serving      `json:"serving,omitempty"`
 	Staged     *Staged       `json:"staged,omitempty"`
 	LastReload *ReloadResult `json:"last_reload,omitempty"`
+
+	// Maintenance: the receiver answers 503 with the maintenance page in
+	// the app's place (.ship/maintenance.json is there); nil: it does not.
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
 
 	// Supervision: restarts of the serving app since it was switched to.
 	Restarts  int    `json:"restarts,omitempty"`
@@ -131,6 +152,15 @@ func (s *State) Alive(now time.Time) bool {
 	}
 	age := now.Sub(s.Heartbeat)
 	return age < StaleAfter && age > -StaleAfter
+}
+
+// ShownMaintenance is the maintenance a live receiver shows (alive: its
+// heartbeat is fresh), nil when none.
+func (s *State) ShownMaintenance(alive bool) *Maintenance {
+	if s == nil || !alive {
+		return nil
+	}
+	return s.Maintenance
 }
 
 // Serving says which release the receiver's app runs.

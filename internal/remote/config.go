@@ -83,6 +83,9 @@ func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e
 
 func (e endpoint) String() string { return e.user + "@" + e.addr() }
 
+// SplitTarget is splitTarget, for commands that name a host of a target.
+func SplitTarget(s string) (userName, host string, port int, err error) { return splitTarget(s) }
+
 // splitTarget parses [user@]host[:port] and [user@][v6addr]:port. A bare
 // IPv6 address without brackets has no port. port is 0 when not given.
 func splitTarget(s string) (userName, host string, port int, err error) {

@@ -17,6 +17,11 @@ const (
 	Duration                 // 30s, 2m, 1h30m or 0; a bare number is seconds
 	List                     // names separated by commas or spaces; a YAML list in a file
 	Switch                   // true or false; a flag without a value is true
+	// AppEnv is the app's environment: in ship.yml, clear: (NAME: value
+	// lines) and secret: (names whose values come from ship's own
+	// environment). Its Go value is []string: "NAME=value" for a clear
+	// variable, "NAME" for a secret one.
+	AppEnv
 )
 
 func kindOf(def any) Kind {
@@ -40,6 +45,7 @@ func (k Kind) want() string {
 	return map[Kind]string{
 		Text: "text", File: "a file name", Number: "a number", List: "a list",
 		Duration: "a duration such as 30s, 2m or 0", Switch: "true or false",
+		AppEnv: "clear: (NAME: value lines) and secret: (a list of names)",
 	}[k]
 }
 
@@ -47,6 +53,7 @@ func (k Kind) want() string {
 func (k Kind) typeName() string {
 	return map[Kind]string{
 		Text: "string", File: "file", Number: "int", List: "strings", Duration: "duration", Switch: "bool",
+		AppEnv: "env",
 	}[k]
 }
 
@@ -87,6 +94,9 @@ func (k Kind) parse(text string) (any, error) {
 		return d, nil
 	case List:
 		return splitList(text), nil
+	case AppEnv:
+		// Only ship.yml gives an environment: its values are not one line.
+		return nil, bad
 	case Switch:
 		b, err := strconv.ParseBool(strings.TrimSpace(text))
 		if err != nil {
@@ -124,6 +134,9 @@ func (k Kind) format(v any) string {
 	case time.Duration:
 		return FormatDuration(x)
 	case []string:
+		if k == AppEnv {
+			return envText(x)
+		}
 		return strings.Join(x, ",")
 	case bool:
 		return strconv.FormatBool(x)

@@ -75,6 +75,9 @@ func Add[T Type](t *Table, s Setting, def T) Key[T] {
 	if s.Kind == File && kind == Text {
 		kind = File
 	}
+	if s.Kind == AppEnv && kind == List {
+		kind = AppEnv
+	}
 	if s.Kind != 0 && s.Kind != kind {
 		panic(fmt.Sprintf("settings: %s: kind %v does not fit its default %T", s.Name, s.Kind, def))
 	}

@@ -132,6 +132,9 @@ func (t *Table) unknownKey(key string, extra []string) string {
 // fromYAML reads a node as a value of the kind. A list takes a YAML list
 // or one text of names; the other kinds take one scalar.
 func (k Kind) fromYAML(n *yaml.Node) (any, error) {
+	if k == AppEnv {
+		return envFromYAML(n)
+	}
 	if k == List && n.Kind == yaml.SequenceNode {
 		list := []string{}
 		for _, item := range n.Content {

@@ -84,6 +84,13 @@ func (a *app) startCI(cmd *cobra.Command, progress io.Writer) (*ciRun, io.Writer
 	return c, c.guard
 }
 
+// mask hides more secrets in the Actions log from now on.
+func (c *ciRun) mask(secrets []string) {
+	if c.actions {
+		maskSecrets(c.out, secrets)
+	}
+}
+
 // reporter starts the GitHub deployment and returns the Actions reporter,
 // or outside Actions the text reporter (live lines on a terminal).
 func (c *ciRun) reporter(ctx context.Context, opts deploy.Options) deploy.Reporter {

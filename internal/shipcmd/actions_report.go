@@ -26,30 +26,31 @@ type actionsReporter struct {
 	open  string              // one host: the open group's stop-commands token
 	held  map[string][]string // several hosts: each host's output, by stage
 	order []string
+	plan  deploy.Plan
 }
 
 func newActionsReporter(w io.Writer) *actionsReporter {
 	return &actionsReporter{w: w, held: map[string][]string{}}
 }
 
-func (r *actionsReporter) Begin(hosts []string, root, source string) {
+func (r *actionsReporter) Begin(p deploy.Plan) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fleet = len(hosts) > 1
-	r.order = hosts
-	guardLine(r.w, fmt.Sprintf("ship → %s:%s   %s", strings.Join(hosts, " "), root, source))
+	r.fleet = len(p.Hosts) > 1
+	r.order, r.plan = p.Hosts, p
+	guardLine(r.w, fmt.Sprintf("ship → %s:%s   %s", strings.Join(p.Hosts, " "), p.Root, p.Source))
 }
 
 func (r *actionsReporter) StageStart(host, stage string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fleet {
-		r.held[host] = append(r.held[host], fmt.Sprintf("── %s %s", deploy.StageLabel(stage), stage))
+		r.held[host] = append(r.held[host], fmt.Sprintf("── %s %s", r.plan.Label(stage), stage))
 		return
 	}
 	r.closeOpen("")
 	r.open = randomToken()
-	fmt.Fprintf(r.w, "::group::%s\n", escapeData(fmt.Sprintf("%s %s (%s)", deploy.StageLabel(stage), stage, host)))
+	fmt.Fprintf(r.w, "::group::%s\n", escapeData(fmt.Sprintf("%s %s (%s)", r.plan.Label(stage), stage, host)))
 	fmt.Fprintf(r.w, "::stop-commands::%s\n", r.open)
 }
 
@@ -80,8 +81,15 @@ func (r *actionsReporter) Output(host, line string) {
 	}
 }
 
+// label is the plan's label of stage.
+func (r *actionsReporter) label(stage string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plan.Label(stage)
+}
+
 func (r *actionsReporter) StageDone(host string, st deploy.StageResult, output []string) {
-	title := fmt.Sprintf("%s %s %s", deploy.StageLabel(st.Name), st.Name, deploy.FormatDuration(st.Duration))
+	title := fmt.Sprintf("%s %s %s", r.label(st.Name), st.Name, deploy.FormatDuration(st.Duration))
 	if st.Note != "" {
 		title += "  " + st.Note
 	}
@@ -89,13 +97,13 @@ func (r *actionsReporter) StageDone(host string, st deploy.StageResult, output [
 	// the configured command, which the group's output already follows.
 	last := title
 	if st.Name == deploy.StageInstall || st.Name == deploy.StageBuild {
-		last = fmt.Sprintf("%s %s %s", deploy.StageLabel(st.Name), st.Name, deploy.FormatDuration(st.Duration))
+		last = fmt.Sprintf("%s %s %s", r.label(st.Name), st.Name, deploy.FormatDuration(st.Duration))
 	}
 	r.ended(host, title, last, output)
 }
 
 func (r *actionsReporter) StageFailed(host, stage string, d time.Duration, reason string, output []string) {
-	title := fmt.Sprintf("%s %s failed after %s: %s", deploy.StageLabel(stage), stage, deploy.FormatDuration(d), reason)
+	title := fmt.Sprintf("%s %s failed after %s: %s", r.label(stage), stage, deploy.FormatDuration(d), reason)
 	r.ended(host, title, title, output)
 }
 

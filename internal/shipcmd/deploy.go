@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shipdeploy/ship/internal/deploy"
+	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/host"
+	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/settings"
 )
 
@@ -36,11 +38,16 @@ downtime.
 
 All the hosts are one deploy, in two phases. Prepare, on every host at once
 (at most --parallel): lock → source (fetch the commit into releases/N, or
-unpack the upload) → shared (link shared/ entries such as .env) → install →
-build → stage (the receiver starts release N next to the serving one and
-checks its health, out of traffic). Only when every host has N staged and
-healthy does any host switch: current → releases/N and the traffic moves, on
-every host at once. Then prune keeps the newest --keep.
+unpack the upload) → shared (link shared/ entries such as .env; write
+ship.yml's env: into the release's .env) → install → build → release (the
+release command, once: on the first host, when every host is built) →
+stage (the receiver starts release N next to the serving one and checks its
+health, out of traffic). Only when every host has N staged and healthy does
+any host switch: current → releases/N and the traffic moves, on every host
+at once. Then prune keeps the newest --keep.
+
+Hooks in .ship/hooks/ of the project run before (pre-deploy: it can stop the
+deploy) and after (post-deploy).
 
 A failure on any host before that stops every host: current is untouched
 everywhere, the staged processes are stopped, the locks are freed, and the
@@ -79,13 +86,27 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 		}
 		return err
 	}
+	hk := a.hooksFor(cmd, "deploy", args, targetNames(targets), progress)
+	ref := opts.Ref
+	if ref == "" && opts.Upload == "" {
+		ref = deploy.DefaultRef
+	}
+	if err := hk.pre(ctx, 0, opts.Commit, ref); err != nil {
+		fmt.Fprintf(a.stderr, "✗ %v\n", err)
+		return reportedError{err}
+	}
 	opts.Command = commandLine(cmd, args)
+	ci.mask(envSecrets(opts.AppEnv)) // a build or a release command may print one
 	opts.Report = ci.reporter(ctx, opts)
 	run := deploy.Fleet
 	if a.fleet != nil {
 		run = a.fleet
 	}
 	res, err = run(ctx, targets, opts)
+	if err == nil && optMaintenanceOff.From(table.Resolve(table.FlagLayer(cmd.Flags()))) {
+		err = a.endMaintenance(ctx, targets, opts.Root, res)
+	}
+	hookErr := hk.post(ctx, res, ref, err)
 	if f.jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
 			err = jerr
@@ -93,9 +114,46 @@ func (a *app) runDeploy(ctx context.Context, cmd *cobra.Command, f *deployFlags,
 	}
 	if err != nil {
 		a.explainFailure(printable{a.stderr}, "deploy", args, res, err)
+		if hookErr != nil {
+			fmt.Fprintf(a.stderr, "✗ %v\n", hookErr)
+		}
 		return reportedError{err}
 	}
+	return a.postHookFailed(hookErr, res)
+}
+
+// endMaintenance turns maintenance off on every host once the new
+// release serves everywhere (deploy --maintenance-off).
+func (a *app) endMaintenance(ctx context.Context, targets []deploy.Target, root string, res *deploy.FleetResult) error {
+	for _, t := range targets {
+		h, err := t.Dial(ctx)
+		if err == nil {
+			err = a.setMaintenance(ctx, h, release.Layout{Root: root}, false, 0)
+			h.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("release %d is live, but maintenance could not be turned off: %w (ship maintenance TARGET off)", res.Release, err)
+		}
+	}
 	return nil
+}
+
+// postHookFailed reports a post hook that failed after the command
+// itself worked: ship exits 1, and says what is live all the same.
+func (a *app) postHookFailed(err error, res *deploy.FleetResult) error {
+	if err == nil {
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "✗ %v; release %d is live all the same\n", err, res.Release)
+	return reportedError{err}
+}
+
+func targetNames(targets []deploy.Target) []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // fleetPlan settles the hosts of every TARGET argument into one fleet. The
@@ -176,6 +234,7 @@ func (a *app) deployOptions(s *settings.Values, f *deployFlags, progress io.Writ
 		Install:  optInstall.From(s),
 		Build:    optBuild.From(s),
 		Shared:   optShared.From(s),
+		Release:  optRelease.From(s),
 		Wait:     optWait.From(s),
 		LockWait: optLockWait.From(s),
 		Parallel: optParallel.From(s),
@@ -194,7 +253,36 @@ func (a *app) deployOptions(s *settings.Values, f *deployFlags, progress io.Writ
 	if o.Repo == "" && o.Upload == "" {
 		return o, errors.New("nothing to deploy: give --repo URL (the target fetches it) or --upload DIR (ship sends it), or set repo in ship.yml")
 	}
+	env, err := a.appEnv(optEnv.From(s))
+	if err != nil {
+		return o, err
+	}
+	o.AppEnv = env
 	return o, nil
+}
+
+// appEnv is ship.yml's env: with each secret's value read from ship's own
+// environment (in GitHub Actions, the step's env: from secrets). A secret
+// that is not set stops the deploy before any server is touched.
+func (a *app) appEnv(entries []string) ([]dotenv.Var, error) {
+	var vars []dotenv.Var
+	var missing []string
+	for _, e := range entries {
+		name, value, clear := strings.Cut(e, "=")
+		if !clear {
+			value = a.getenv(name)
+			if value == "" {
+				missing = append(missing, name)
+				continue
+			}
+		}
+		vars = append(vars, dotenv.Var{Name: name, Value: value, Secret: !clear})
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("env: secret %s not set in ship's environment: export %s=… before ship deploy (in GitHub Actions: env: %s: ${{ secrets.%s }} on the step)",
+			strings.Join(missing, ", "), missing[0], missing[0], missing[0])
+	}
+	return vars, nil
 }
 
 // uploadIdentity names the commit and ref of an uploaded tree: from
@@ -220,6 +308,17 @@ func (a *app) uploadIdentity(dir, ref string) (commit, outRef string, dirty int)
 		}
 	}
 	return commit, outRef, dirty
+}
+
+// envSecrets are the values of the app's secret variables.
+func envSecrets(vars []dotenv.Var) []string {
+	var out []string
+	for _, v := range vars {
+		if v.Secret {
+			out = append(out, v.Value)
+		}
+	}
+	return out
 }
 
 // who is recorded in release.json, the lock and the log.

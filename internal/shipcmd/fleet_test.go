@@ -532,10 +532,13 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 	testenv.CommitVersion(t, fw.repo, "two")
 	buf := &testenv.SyncBuffer{}
 	go func() { // once ship has seen h1 staged (and waits for h3)
-		waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), cut.Addr()+" │   [6/8] stage") })
+		waitFor(t, 30*time.Second, func() bool { return strings.Contains(buf.String(), cut.Addr()+" │   [7/9] stage") })
 		cut.Blackhole()
 	}()
-	code := fw.shipTo(buf, "deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build")
+	// The release command runs once for the fleet (on h1) and not again
+	// when h1 is deployed a second time.
+	code := fw.shipTo(buf, "deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build",
+		"--release-command", "echo ran >>../../shared/ran")
 	out := buf.String()
 	t.Logf("deploy:\n%s", out)
 	if code != 0 {
@@ -556,5 +559,11 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 	}
 	if got := fw.serves(); !allEqual(got, "hello from release 2 (two)") {
 		t.Errorf("the hosts serve %q", got)
+	}
+	for i, h := range fw.f.Hosts {
+		ran, _ := os.ReadFile(filepath.Join(h.Dir, "shared", "ran"))
+		if want := map[bool]string{true: "ran\n", false: ""}[i == 0]; string(ran) != want {
+			t.Errorf("host %d: the release command's lines %q, want %q", i+1, ran, want)
+		}
 	}
 }

@@ -27,9 +27,10 @@ func TestHelpExamplesAndFlags(t *testing.T) {
 	deploys := []string{"deploy", "config"}
 	flagsOf := map[string][]string{
 		"key": connects, "known-hosts": connects, "port": connects, "user": connects, "jump": connects,
-		"timeout":                  append(slices.Clone(connects), "trigger"), // trigger's own: how long to wait for the answer
-		"insecure-ignore-host-key": connects, "path": connects, "config": connects,
-		"repo": deploys, "keep": deploys, "canary": deploys, "parallel": deploys, "github-token": deploys,
+		"timeout": append(slices.Clone(connects), "trigger"), // trigger's own: how long to wait for the answer
+		// init's own --repo and --path say what it writes into ship.yml.
+		"insecure-ignore-host-key": connects, "path": append(slices.Clone(connects), "init"), "config": connects,
+		"repo": append(slices.Clone(deploys), "init"), "keep": deploys, "canary": deploys, "parallel": deploys, "github-token": deploys,
 		"wait": {"deploy", "rollback", "config"}, "lock-wait": {"deploy", "rollback", "config"},
 		"verbose": {"deploy", "rollback"},
 	}

@@ -18,33 +18,7 @@ import (
 	"github.com/shipdeploy/ship/internal/testenv"
 )
 
-var (
-	receiverOnce sync.Once
-	receiverBin  string
-	receiverErr  error
-)
-
-// buildReceiver builds cmd/receiver once per test run.
-func buildReceiver(t *testing.T) string {
-	t.Helper()
-	receiverOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ship-receiver-bin-")
-		if err != nil {
-			receiverErr = err
-			return
-		}
-		receiverBin = filepath.Join(dir, "receiver")
-		cmd := exec.Command("go", "build", "-o", receiverBin, "./cmd/receiver")
-		cmd.Dir = testenv.ModuleRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			receiverErr = fmt.Errorf("build receiver: %v\n%s", err, out)
-		}
-	})
-	if receiverErr != nil {
-		t.Fatal(receiverErr)
-	}
-	return receiverBin
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startReceiver runs the receiver on w.root in front of the deployed app,
 // with env added to its environment.
@@ -58,7 +32,7 @@ func (w *world) startReceiver(env ...string) string {
 	ln.Close()
 	// --create, as the container image passes: a webhook-only first boot
 	// finds no root yet.
-	cmd := exec.Command(buildReceiver(w.t), "--create", "--root", w.root, "--listen", addr, "--health-path", "/healthz",
+	cmd := exec.Command(testenv.Program(w.t, "./cmd/receiver"), "--create", "--root", w.root, "--listen", addr, "--health-path", "/healthz",
 		"--start-timeout", "15s", "--drain-timeout", "5s", "--stop-timeout", "3s")
 	logFile, _ := os.Create(filepath.Join(w.t.TempDir(), "receiver.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile

@@ -27,6 +27,10 @@ type releaseView struct {
 	Serving  bool      `json:"serving"`
 	Bad      string    `json:"bad,omitempty"`
 	Dirty    bool      `json:"dirty,omitempty"` // an upload with uncommitted changes
+	// EnvDigest is the salted digest of the release's own .env (ship.yml
+	// env:); EnvChanged says it differs from the next older release's.
+	EnvDigest  string `json:"env_digest,omitempty"`
+	EnvChanged bool   `json:"env_changed,omitempty"`
 }
 
 func (a *app) newReleasesCmd() *cobra.Command {
@@ -35,8 +39,10 @@ func (a *app) newReleasesCmd() *cobra.Command {
 		Use:   "releases TARGET",
 		Short: "List the releases on a target's hosts, newest first",
 		Long: `List the releases newest first, with commit, ref, build time, who, and the
-marks current, serving (what the receiver runs), unfinished and bad. With
-several hosts, one table: a row per release and a column per host.`,
+marks current, serving (what the receiver runs), unfinished, bad, and "env
+changed" (its .env from ship.yml's env: differs from the release before;
+the values are never shown). With several hosts, one table: a row per
+release and a column per host.`,
 		Example: `  ship releases prod
   ship releases prod --json   # one JSON array, an entry per release and host`,
 		Args: needTarget(1),
@@ -80,6 +86,8 @@ func releaseViews(sv *hostSurvey) []releaseView {
 		v := releaseView{Host: sv.name, Number: r.Number, Finished: r.Finished(), Current: r.Number == snap.Current}
 		if r.Info != nil {
 			v.Commit, v.Ref, v.BuiltAt, v.By, v.Dirty = r.Info.Commit, r.Info.Ref, r.Info.BuiltAt, r.Info.By, r.Info.Dirty
+			v.EnvDigest = r.Info.EnvDigest
+			v.EnvChanged = envChanged(snap.Releases[:i], r.Info.EnvDigest)
 		}
 		if r.Bad != nil {
 			v.Bad = orText(r.Bad.Reason, "marked bad")
@@ -90,6 +98,18 @@ func releaseViews(sv *hostSurvey) []releaseView {
 		views = append(views, v)
 	}
 	return views
+}
+
+// envChanged reports whether digest differs from the environment of the
+// newest finished release in older. The digests are salted per host: only
+// one host's releases are compared.
+func envChanged(older []release.Release, digest string) bool {
+	for i := len(older) - 1; i >= 0; i-- {
+		if older[i].Info != nil {
+			return older[i].Info.EnvDigest != digest
+		}
+	}
+	return false
 }
 
 func printReleases(w io.Writer, views []releaseView) error {
@@ -167,6 +187,9 @@ func marks(v releaseView) string {
 	}
 	if v.Dirty {
 		m = append(m, "dirty (uncommitted changes)")
+	}
+	if v.EnvChanged {
+		m = append(m, "env changed")
 	}
 	if v.Bad != "" {
 		m = append(m, "bad: "+v.Bad)

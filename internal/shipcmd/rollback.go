@@ -69,10 +69,16 @@ func (a *app) runRollback(cmd *cobra.Command, args []string, s *settings.Values,
 	if a.rollback != nil {
 		run = a.rollback
 	}
+	hk := a.hooksFor(cmd, "rollback", args[:1], hosts, progress)
+	if err := hk.pre(cmd.Context(), to, "", ""); err != nil {
+		fmt.Fprintf(a.stderr, "✗ %v\n", err)
+		return reportedError{err}
+	}
 	res, err := run(cmd.Context(), targets, deploy.RollbackOptions{
 		Root: optPath.From(s), To: to, Wait: optWait.From(s), LockWait: optLockWait.From(s), By: a.who(),
 		Command: commandLine(cmd, args), Report: deploy.NewReporter(progress, verbose),
 	})
+	hookErr := hk.post(cmd.Context(), res, "", err)
 	if jsonOut {
 		if jerr := a.writeJSON(resultDocument(res, err)); jerr != nil && err == nil {
 			err = jerr
@@ -80,7 +86,10 @@ func (a *app) runRollback(cmd *cobra.Command, args []string, s *settings.Values,
 	}
 	if err != nil {
 		a.explainFailure(printable{a.stderr}, "rollback", args[:1], res, err)
+		if hookErr != nil {
+			fmt.Fprintf(a.stderr, "✗ %v\n", hookErr)
+		}
 		return reportedError{err}
 	}
-	return nil
+	return a.postHookFailed(hookErr, res)
 }

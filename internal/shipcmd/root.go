@@ -41,6 +41,7 @@ var Version = "dev"
 // app holds what commands need from the world, so tests run them with
 // buffers, a fake environment and a working folder of their own.
 type app struct {
+	stdin          io.Reader // the person's input: ship exec -i passes it on
 	stdout, stderr io.Writer
 	tty            *os.File // a terminal to ask on; nil when there is none
 	getenv         func(string) string
@@ -56,7 +57,7 @@ type app struct {
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, tty: terminalInput(os.Getenv)}
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, tty: terminalInput(os.Getenv)}
 	return a.run(ctx, os.Args[1:])
 }
 
@@ -71,7 +72,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	var ue *usageError
 	var ce configError
+	var xs exitStatus
 	switch {
+	case errors.As(err, &xs):
+		return xs.code // the command's own: it said why
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "ship: %v\nRun 'ship %s --help' for usage.\n", err, ue.cmd)
 		return exitUsage
@@ -153,8 +157,12 @@ is and where it came from.`,
 		a.newStatusCmd(),
 		a.newUnlockCmd(),
 		a.newLogsCmd(),
+		a.newExecCmd(),
+		a.newEnvCmd(),
+		a.newMaintenanceCmd(),
 		a.newTriggerCmd(),
 		a.newConfigCmd(),
+		a.newInitCmd(),
 		a.newVersionCmd(),
 	)
 	finishCommands(root)

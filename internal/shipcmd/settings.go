@@ -21,7 +21,7 @@ var table settings.Table
 
 // Which commands take which flags.
 var (
-	targetCommands = []string{"deploy", "rollback", "releases", "status", "unlock", "logs"}
+	targetCommands = []string{"deploy", "rollback", "releases", "status", "unlock", "logs", "exec", "env", "maintenance"}
 	changeCommands = []string{"deploy", "rollback"}
 	deployCommand  = []string{"deploy"}
 )
@@ -46,6 +46,12 @@ var (
 		Help: `install command, run in the release ("-" skips)`, Commands: deployCommand}, deploy.DefaultInstall)
 	optBuild = settings.Add(&table, settings.Setting{Name: "build", Flag: "build", Env: "SHIP_BUILD", Key: "build",
 		Help: `build command, run in the release ("-" skips)`, Commands: deployCommand}, deploy.DefaultBuild)
+	optRelease = settings.Add(&table, settings.Setting{Name: "release-command", Flag: "release-command", Env: "SHIP_RELEASE_COMMAND", Key: "release",
+		DefaultText: "none", Help: `command run once in the new release before it starts, with its environment: migrations (on a fleet, on the first host; "-" skips)`,
+		Commands: deployCommand}, "")
+	optEnv = settings.Add(&table, settings.Setting{Name: "env", Key: "env", Kind: settings.AppEnv,
+		DefaultText: "none: the release gets shared/.env", Help: "the app's environment, written into each release as .env: clear: NAME: value lines, secret: names whose values come from ship's environment",
+		Commands: deployCommand}, []string(nil))
 	optShared = settings.Add(&table, settings.Setting{Name: "shared", Flag: "shared", Env: "SHIP_SHARED", Key: "shared",
 		DefaultText: "every entry of shared/",
 		Help:        "entries of shared/ to link into each release (folders end in /)", Commands: deployCommand}, []string(nil))
@@ -57,6 +63,14 @@ var (
 		DefaultText: "0: every host at once", Help: "hosts that prepare at once", Commands: deployCommand}, 0)
 	optCanary = settings.Add(&table, settings.Setting{Name: "canary", Flag: "canary",
 		Help: "take the first host through both phases alone; the others follow if it is healthy", Commands: deployCommand}, false)
+)
+
+// Maintenance (maintenance.go).
+var (
+	optRetryAfter = settings.Add(&table, settings.Setting{Name: "retry-after", Flag: "retry-after",
+		Help: "what the Retry-After header of the maintenance page tells visitors", Commands: []string{"maintenance"}}, 5*time.Minute)
+	optMaintenanceOff = settings.Add(&table, settings.Setting{Name: "maintenance-off", Flag: "maintenance-off",
+		Help: "turn maintenance off once the new release serves on every host (a deploy leaves it on otherwise)", Commands: deployCommand}, false)
 )
 
 // How to connect.

@@ -25,6 +25,7 @@ type world struct {
 	repo string
 	root string
 	env  map[string]string
+	wd   string // where ship runs ("": the test's own folder)
 }
 
 func newWorld(t *testing.T) *world {
@@ -54,7 +55,7 @@ func (w *world) shipCtx(ctx context.Context, args ...string) (int, string) {
 	// command that does not connect (trigger) takes no SSH flags. A test's
 	// own --known-hosts flag wins.
 	env := map[string]string{"SHIP_SSH_KEY_FILE": w.sshd.KeyFile, "SHIP_KNOWN_HOSTS_FILE": w.sshd.KnownHostsFile}
-	a := &app{stdout: &out, stderr: &out, getenv: func(k string) string {
+	a := &app{stdout: &out, stderr: &out, wd: w.wd, getenv: func(k string) string {
 		if v, ok := w.env[k]; ok {
 			return v
 		}
@@ -138,8 +139,15 @@ func TestDeployKeepAndRollback(t *testing.T) {
 		t.Error("lock left behind")
 	}
 
-	if code, out := w.ship("rollback", "TARGET", "--path", w.root); code != 0 {
+	code, out := w.ship("rollback", "TARGET", "--path", w.root)
+	if code != 0 {
 		t.Fatalf("rollback: exit %d\n%s", code, out)
+	}
+	// A rollback counts its own stages: nothing is built or removed.
+	for _, want := range []string{"[1/3] lock", "[2/3] stage", "[3/3] switch"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rollback output lacks %q:\n%s", want, out)
+		}
 	}
 	if got := w.current(); got != "releases/5" {
 		t.Errorf("after rollback current -> %q, want releases/5", got)
@@ -151,7 +159,7 @@ func TestDeployKeepAndRollback(t *testing.T) {
 		t.Errorf("after rollback 3 current -> %q, want releases/3", got)
 	}
 
-	code, out := w.ship("releases", "TARGET", "--path", w.root, "--json")
+	code, out = w.ship("releases", "TARGET", "--path", w.root, "--json")
 	if code != 0 {
 		t.Fatalf("releases: %d\n%s", code, out)
 	}
@@ -344,15 +352,10 @@ func portOf(addr string) string {
 	return p
 }
 
+// waitFor is testenv.WaitFor for the conditions these tests name in code.
 func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, limit, "the condition", cond)
 }
 
 // Ctrl-C (SIGINT) during a build: ship stops the deploy, says so, exits

@@ -34,6 +34,7 @@ const shipFileName = "ship.yml"
 // shipFile is ship.yml as read: the top level's values and the targets'.
 type shipFile struct {
 	path    string // as shown to people; "" when there is none
+	dir     string // the folder holding it (absolute); "" when there is none
 	looked  string // where discovery looked, when it found none
 	top     settings.Layer
 	targets map[string]fileTarget
@@ -92,7 +93,7 @@ func loadShipFile(name, shown string) (*shipFile, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", shown, err)
 	}
-	f := &shipFile{path: shown, targets: map[string]fileTarget{}}
+	f := &shipFile{path: shown, dir: filepath.Dir(name), targets: map[string]fileTarget{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &settings.Problems{File: shown, List: []settings.Problem{yamlSyntax(err)}}

@@ -13,12 +13,15 @@ import (
 // statusView is one host's state: a block of `ship status`, an entry of
 // its JSON.
 type statusView struct {
-	Target   string            `json:"target"`
-	Root     string            `json:"root"`
-	Current  int               `json:"current"`
-	Receiver *release.State    `json:"receiver,omitempty"`
-	Alive    bool              `json:"receiver_alive"`
-	Lock     *release.LockInfo `json:"lock,omitempty"`
+	Target   string         `json:"target"`
+	Root     string         `json:"root"`
+	Current  int            `json:"current"`
+	Receiver *release.State `json:"receiver,omitempty"`
+	Alive    bool           `json:"receiver_alive"`
+	// Maintenance is .ship/maintenance.json: asked for, whether or not a
+	// receiver shows it (Receiver.Maintenance says it does).
+	Maintenance *release.Maintenance `json:"maintenance,omitempty"`
+	Lock        *release.LockInfo    `json:"lock,omitempty"`
 	// LockAlive: the lock's holder showed a heartbeat within a minute.
 	LockAlive bool   `json:"lock_alive,omitempty"`
 	Error     string `json:"error,omitempty"` // the host could not be read
@@ -68,6 +71,7 @@ func statusOf(sv *hostSurvey) statusView {
 	}
 	v.Current, v.Receiver, v.Alive = sv.snap.Current, sv.state, sv.state.Alive(sv.now)
 	v.Lock, v.LockAlive = sv.lock, sv.beat.alive
+	v.Maintenance = sv.maintenance
 	return v
 }
 
@@ -83,6 +87,7 @@ func printStatus(w io.Writer, v statusView) {
 		fmt.Fprintf(w, "  current   none (nothing deployed yet)\n")
 	}
 	printReceiver(w, v)
+	printMaintenance(w, v)
 	if v.Lock == nil {
 		fmt.Fprintf(w, "  lock      free\n")
 		return
@@ -124,6 +129,25 @@ func printReceiver(w io.Writer, v statusView) {
 			res = "failed: " + r.Error
 		}
 		fmt.Fprintf(w, "  last      reload %s release %d %s in %.1fs · %d dropped\n", shortID(r.ID), r.Release, res, r.Finished.Sub(r.Started).Seconds(), r.Dropped)
+	}
+}
+
+// printMaintenance says whether visitors get the maintenance page.
+func printMaintenance(w io.Writer, v statusView) {
+	m := v.Maintenance
+	if m == nil {
+		return
+	}
+	by := ""
+	if m.By != "" {
+		by = " by " + m.By
+	}
+	switch shown := v.Receiver.ShownMaintenance(v.Alive); {
+	case shown != nil:
+		fmt.Fprintf(w, "  maint.    ON since %s%s: 503 with %s, Retry-After %ds (ship maintenance %s off)\n",
+			clock(m.Since), by, orText(shown.Page, "the plain page"), shown.RetryAfter, v.Target)
+	default:
+		fmt.Fprintf(w, "  maint.    asked since %s%s, but no receiver shows it (not running, or in restart mode)\n", clock(m.Since), by)
 	}
 }
 

@@ -21,7 +21,9 @@ type hostSurvey struct {
 	now    time.Time // the host's clock, to judge heartbeats by
 	lock   *release.LockInfo
 	beat   heartbeat
-	err    error
+	// maintenance is .ship/maintenance.json (nil: off)
+	maintenance *release.Maintenance
+	err         error
 }
 
 // surveyHosts reads every host of target at once: releases, the receiver's
@@ -60,6 +62,9 @@ func (a *app) surveyHost(ctx context.Context, hs string, s *settings.Values) *ho
 		return sv
 	}
 	if sv.lock, sv.err = release.ReadLock(h, sv.layout); sv.err != nil {
+		return sv
+	}
+	if sv.maintenance, sv.err = release.ReadMaintenance(h, sv.layout); sv.err != nil {
 		return sv
 	}
 	sv.now = hostClock(h, sv.layout)

@@ -49,7 +49,7 @@ func TestRunInitReapsOrphans(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd, out := startHelper(t, tt.mode, orphanScript)
 			pid := cmd.Process.Pid
-			waitFor(t, 5*time.Second, "the orphans", func() bool { return strings.Contains(out.String(), "orphans made") })
+			testenv.WaitFor(t, 5*time.Second, "the orphans", func() bool { return strings.Contains(out.String(), "orphans made") })
 			time.Sleep(700 * time.Millisecond) // the orphans have exited by now
 			z := zombiesOf(pid)
 			if tt.wantZombies && len(z) == 0 {
@@ -72,7 +72,7 @@ func TestRunInitReapsOrphans(t *testing.T) {
 
 func TestRunInitForwardsSignals(t *testing.T) {
 	cmd, out := startHelper(t, "init", `trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
-	waitFor(t, 5*time.Second, "the child", func() bool { return strings.Contains(out.String(), "ready") })
+	testenv.WaitFor(t, 5*time.Second, "the child", func() bool { return strings.Contains(out.String(), "ready") })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -106,18 +106,6 @@ func alive(pid int) bool {
 	return ok && st != 'Z'
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func getpgid(pid int) (int, error) { return syscall.Getpgid(pid) }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/testenv"
 )
 
 // treeScript is an app made of two processes, like `bun start` (whose child
@@ -111,7 +113,7 @@ func helperThreadExit(naive bool) {
 func helperLine(t *testing.T, out fmt.Stringer) []string {
 	t.Helper()
 	var f []string
-	waitFor(t, 10*time.Second, "the helper's app", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the helper's app", func() bool {
 		for _, l := range strings.Split(out.String(), "\n") {
 			if strings.HasPrefix(l, "app ") {
 				f = strings.Fields(l)
@@ -183,10 +185,10 @@ func TestSupervisorKilledTakesTheAppTree(t *testing.T) {
 			}
 			_ = cmd.Wait()
 			if tt.wantGone {
-				waitFor(t, 20*time.Second, "the app's process group to be gone", func() bool { return len(group(app)) == 0 })
+				testenv.WaitFor(t, 20*time.Second, "the app's process group to be gone", func() bool { return len(group(app)) == 0 })
 				return
 			}
-			waitFor(t, 10*time.Second, "the forked process to die of Pdeathsig", func() bool { return !alive(app) })
+			testenv.WaitFor(t, 10*time.Second, "the forked process to die of Pdeathsig", func() bool { return !alive(app) })
 			time.Sleep(time.Second) // a guard would have acted by now
 			if !alive(child) {
 				t.Fatalf("control: the child %d died without a guard; the test cannot tell the guard works", child)
@@ -212,7 +214,7 @@ func TestAppOutlivesTheThreadThatStartedIt(t *testing.T) {
 			app := atoi(t, helperLine(t, out)[1])
 			killLater(t, app)
 			if !tt.wantAlive {
-				waitFor(t, 10*time.Second, "control: the app to die with its thread", func() bool { return !alive(app) })
+				testenv.WaitFor(t, 10*time.Second, "control: the app to die with its thread", func() bool { return !alive(app) })
 				return
 			}
 			time.Sleep(300 * time.Millisecond) // the thread is gone: a Pdeathsig would have come
@@ -280,7 +282,7 @@ func TestStopLeftovers(t *testing.T) {
 	for i, tt := range tests {
 		pids[i] = startMarked(t, tt.mark, tt.script)
 	}
-	waitFor(t, 5*time.Second, "the markers to be readable", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the markers to be readable", func() bool {
 		for i, tt := range tests {
 			if m, ok := markerOf(pids[i]); tt.mark != "" && (!ok || m.String() != tt.mark) {
 				return false
@@ -328,7 +330,7 @@ func TestGuardRestarts(t *testing.T) {
 	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the guard's end to be noticed", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the guard's end to be noticed", func() bool {
 		guard.Lock()
 		defer guard.Unlock()
 		return !guard.running

@@ -103,7 +103,7 @@ func TestStop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := start(t, Spec{Command: tt.script})
-			waitFor(t, 5*time.Second, "ready", func() bool { return len(p.Tail()) > 0 })
+			testenv.WaitFor(t, 5*time.Second, "ready", func() bool { return len(p.Tail()) > 0 })
 			begin := time.Now()
 			err := p.Stop(context.Background(), tt.grace)
 			took := time.Since(begin)
@@ -141,7 +141,7 @@ func TestProcessGroupDiesWithApp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := start(t, Spec{Command: tt.script})
 			var child int
-			waitFor(t, 5*time.Second, "the child's pid", func() bool {
+			testenv.WaitFor(t, 5*time.Second, "the child's pid", func() bool {
 				for _, l := range p.Tail() {
 					if n, ok := strings.CutPrefix(l, "child "); ok {
 						child, _ = strconv.Atoi(n)
@@ -155,7 +155,7 @@ func TestProcessGroupDiesWithApp(t *testing.T) {
 				}
 			}
 			waitExit(t, p, 5*time.Second)
-			waitFor(t, 2*time.Second, "the child to be gone", func() bool { return !alive(child) })
+			testenv.WaitFor(t, 2*time.Second, "the child to be gone", func() bool { return !alive(child) })
 		})
 	}
 }

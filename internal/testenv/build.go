@@ -42,3 +42,20 @@ func Program(t testing.TB, pkg string) string {
 	built.bins[pkg] = bin
 	return bin
 }
+
+// Main runs a package's tests and removes what Program built for them:
+// a package that uses Program has func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	removePrograms()
+	os.Exit(code)
+}
+
+func removePrograms() {
+	built.Lock()
+	defer built.Unlock()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+		built.dir, built.bins = "", nil
+	}
+}

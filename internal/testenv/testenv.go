@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // Strict reports whether a missing part fails tests instead of skipping
@@ -58,4 +59,17 @@ func Git(t testing.TB) string {
 		SkipOrFail(t, "git is not installed: run scripts/setup")
 	}
 	return p
+}
+
+// WaitFor polls cond every 20 ms until it holds, and fails t (saying what
+// it waited for) when d passes first.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
