@@ -527,8 +527,10 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 	os.WriteFile(fw.f.KnownHostsFile, append(kh, []byte(strings.Replace(string(line), "]:"+strconv.Itoa(h1.SSHD.Port)+" ", "]:"+port+" ", 1))...), 0o600)
 	targets := append([]string{h1.SSHD.User + "@" + cut.Addr()}, fw.f.Targets()[1:]...)
 	os.WriteFile(fw.cfg, []byte(fmt.Sprintf("repo: %s\npath: %s\ntargets:\n  fleet:\n    hosts: [%s]\n", fw.repo, fw.f.AppPath, strings.Join(targets, ", "))), 0o644)
-	// h3 builds slowly: the others wait staged at the barrier meanwhile.
-	os.WriteFile(filepath.Join(fw.f.Hosts[2].Dir, "shared", "SLOW"), nil, 0o644)
+	// h3's release is slow to start (its shared .env, which Bun reads):
+	// h1 and h2 wait staged at the barrier meanwhile. The slowness is past
+	// the release command, which runs once all hosts are built.
+	os.WriteFile(filepath.Join(fw.f.Hosts[2].Dir, "shared", ".env"), []byte("START_DELAY_MS=4000\n"), 0o644)
 	testenv.CommitVersion(t, fw.repo, "two")
 	buf := &testenv.SyncBuffer{}
 	go func() { // once ship has seen h1 staged (and waits for h3)
@@ -537,8 +539,7 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 	}()
 	// The release command runs once for the fleet (on h1) and not again
 	// when h1 is deployed a second time.
-	code := fw.shipTo(buf, "deploy", "fleet", "--json", "--build", "if [ -e SLOW ]; then sleep 4; fi; bun run build",
-		"--release-command", "echo ran >>../../shared/ran")
+	code := fw.shipTo(buf, "deploy", "fleet", "--json", "--release-command", "echo ran >>../../shared/ran")
 	out := buf.String()
 	t.Logf("deploy:\n%s", out)
 	if code != 0 {
