@@ -32,7 +32,8 @@
 #
 # Receiver requests are files in releases/ (STAGE, COMMIT, ABORT, RELOAD:
 # {"id","release"}); its answers are .ship/answers/ID ("WORD {json}"), and
-# after each it writes "answer" into this run's words FIFO to wake us.
+# after each it writes "answer WORD {json}" into this run's words FIFO to
+# wake us (the line itself: heard when a full disk kept the file from it).
 
 set -u
 umask 022
@@ -55,6 +56,7 @@ fetching=""
 uploaded=""
 cred=""
 env_in=""
+heard=""
 env_digest=""
 
 say() { printf '%s%s\n' "$tag" "$*"; }
@@ -161,6 +163,7 @@ arrived() {
 	case $1 in
 	uploaded\ *) uploaded=${1#uploaded } ;;
 	env-in) env_in=1 ;;
+	answer\ *) heard=${1#answer } ;;
 	esac
 }
 
@@ -280,7 +283,7 @@ answer() {
 
 # await_answer waits until the answer's word is one of $1 (a|b|c); $2 bounds
 # the wait in seconds (0: no bound; ship bounds it). 1 on timeout. It
-# sleeps on the words FIFO: the receiver writes "answer" there after each
+# sleeps on the words FIFO: the receiver writes "answer ..." there after each
 # answer, the watchdog "tick T" every 2 seconds (T: its clock); no polling.
 await_answer() {
 	clock=0
@@ -289,6 +292,14 @@ await_answer() {
 	while :; do
 		answer
 		case "|$1|" in *"|$aword|"*) [ -n "$aword" ] && return 0 ;; esac
+		# The line the receiver put in the FIFO: heard even when its file
+		# could not be written (a full disk). Looked at once.
+		if [ -n "$heard" ]; then
+			a=$heard
+			aword=${a%% *}
+			heard=""
+			case "|$1|" in *"|$aword|"*) [ -n "$aword" ] && return 0 ;; esac
+		fi
 		# Its own variable: $w still holds ship's last word (commit's list
 		# of releases to prune) for after the wait.
 		aw=""

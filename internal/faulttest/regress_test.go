@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,5 +209,42 @@ func switchBackOnAFullDisk(t *testing.T, wrap, after string) {
 			t.Fatalf("left running: %v", stray)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAnswersHeardWhenTheyCannotBeWritten: the receiver cannot write its
+// answers (.ship/answers read-only here; a full disk in the fault suite).
+// The deploy still hears them, through the run's words FIFO, and reports
+// the drain at once. Before, it waited out the receiver's confirmation
+// (10s) and its drain (60s) with the lock held, and said the switch was
+// not confirmed.
+func TestAnswersHeardWhenTheyCannotBeWritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	w := newWorld(t)
+	answers := filepath.Join(w.root, ".ship", "answers")
+	if err := os.MkdirAll(answers, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(answers, answers, "", syscall.MS_BIND, ""); err != nil {
+		testenv.SkipOrFail(t, "needs a read-only bind mount (run the tests as root): %v", err)
+	}
+	defer syscall.Unmount(answers, syscall.MNT_DETACH)
+	if err := syscall.Mount("", answers, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	w.commit(t)
+	r := w.start(t, "deploy", "local", "--path", w.root, "--repo", w.repo, "-v")
+	code, ok := r.wait(shipWithin)
+	out := r.out.String()
+	if !ok || code != 0 {
+		t.Fatalf("ship: exit %d (ended %v), want 0:\n%s", code, ok, out)
+	}
+	if !strings.Contains(out, "traffic moved · drained") || strings.Contains(out, "did not confirm") {
+		t.Errorf("ship did not hear the receiver's answers:\n%s", r.tail(8))
+	}
+	if got, want := w.current(), r.claimed(); got != want {
+		t.Errorf("current names release %d, want %d", got, want)
 	}
 }

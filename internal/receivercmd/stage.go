@@ -374,23 +374,31 @@ func (r *receiver) answerOrphans() {
 	}
 }
 
-// answer writes the answer to request id (a request without id gets none).
+// answer writes the answer to request id (a request without id gets none)
+// and hands the same line to the deploy waiting for it (nudge): on a full
+// disk, where the file cannot be written, the deploy still hears it.
 func (r *receiver) answer(id, word string, a release.Answer) {
 	if id == "" {
 		return
 	}
 	a.ID, a.At = id, time.Now().UTC()
-	if err := release.WriteAnswer(r.fsys, r.l, word, a); err != nil {
-		r.log.Error("cannot write an answer: ship will not see it", "id", id, "word", word, "err", err)
+	line, err := release.AnswerLine(word, a)
+	if err != nil {
+		r.log.Error("cannot encode an answer", "id", id, "word", word, "err", err)
 		return
 	}
-	nudge(r.l, id)
+	if err := release.WriteAnswer(r.fsys, r.l, word, a); err != nil {
+		r.log.Error("cannot write an answer: only a deploy still waiting hears it", "id", id, "word", word, "err", err)
+	}
+	nudge(r.l, id, line)
 }
 
-// nudge wakes the deploy waiting for an answer: a line in its run's words
-// FIFO (see host.sh's await_answer). Without one (no such run, nobody
-// reading) it does nothing: the deploy also looks every 2 seconds.
-func nudge(l release.Layout, id string) {
+// nudge wakes the deploy waiting for an answer: "answer WORD {json}" in
+// its run's words FIFO (see host.sh's await_answer), one write no longer
+// than a pipe writes whole (else "answer" alone: the deploy reads the
+// file). Without one (no such run, nobody reading) it does nothing: the
+// deploy also looks every 2 seconds.
+func nudge(l release.Layout, id, line string) {
 	if strings.ContainsAny(id, "/.") {
 		return
 	}
@@ -402,8 +410,16 @@ func nudge(l release.Layout, id string) {
 	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		return // not our FIFO: never write into a plain file
 	}
-	_, _ = f.Write([]byte("answer\n"))
+	msg := "answer " + line
+	if len(msg) > pipeAtomic || strings.Count(msg, "\n") != 1 {
+		msg = "answer\n"
+	}
+	_, _ = f.Write([]byte(msg))
 }
+
+// pipeAtomic: Linux's PIPE_BUF, the longest write a pipe never interleaves
+// with another writer's (the watchdog's ticks, ship's words).
+const pipeAtomic = 4096
 
 // stagedState puts the staged release (or none) into state.json.
 func (r *receiver) stagedState(s *stage) {

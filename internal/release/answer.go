@@ -8,17 +8,26 @@ import (
 	"strings"
 )
 
-// WriteAnswer replaces the answer to a request, atomically: one line,
-// the word, a space, the JSON.
-func WriteAnswer(fsys FS, l Layout, word string, a Answer) error {
+// AnswerLine is an answer as written: one line, the word, a space, the
+// JSON.
+func AnswerLine(word string, a Answer) (string, error) {
 	data, err := json.Marshal(a)
+	if err != nil {
+		return "", err
+	}
+	return word + " " + string(data) + "\n", nil
+}
+
+// WriteAnswer replaces the answer to a request, atomically (AnswerLine).
+func WriteAnswer(fsys FS, l Layout, word string, a Answer) error {
+	line, err := AnswerLine(word, a)
 	if err != nil {
 		return err
 	}
 	if err := fsys.MkdirAll(l.Answers()); err != nil {
 		return err
 	}
-	return fsys.WriteFile(l.Answer(a.ID), []byte(word+" "+string(data)+"\n"), 0o644)
+	return fsys.WriteFile(l.Answer(a.ID), []byte(line), 0o644)
 }
 
 // ReadAnswer reads the answer to request id; word is "" when there is none.
