@@ -127,6 +127,10 @@ func (r *rig) deploy(targets []string, timed bool) (time.Duration, time.Duration
 		}
 		r.b.Fatalf("ship deploy to %d hosts: %v\n%s\n%s", len(targets), err, msg, out)
 	}
+	if dir := os.Getenv("FLEET_DUMP"); dir != "" { // every deploy's --json, for its stage times
+
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d-%d.json", r.n, len(targets))), out, 0o644)
+	}
 	var res struct {
 		Spread time.Duration `json:"switch_spread_ns"`
 	}

@@ -459,10 +459,13 @@ type quietEnd struct{ Reporter }
 func (quietEnd) End(*FleetResult, error) {}
 
 // commitLead is how far ahead the fleet's switch moment is set: time for
-// the word to reach every host (the slowest round trip seen, thrice: the
-// ping's answer also waited on the host) and for each to rename current
-// and write its request. Every receiver moves traffic at that moment, not
-// when its word arrived; one whose word comes late switches at once.
+// the word to reach every host and for each to rename current and write
+// its request. The word takes half a round trip; the lead is a whole one
+// (the slowest host's shortest ping to pong: its link, not a moment the
+// host was busy building) and 25ms more. So the fleet waits about that
+// much beyond the slowest host's own arrival, and every receiver moves
+// traffic at the same moment, not when its word arrived; one whose word
+// comes late switches at once.
 func commitLead(g []*hostRun) time.Duration {
 	var rtt time.Duration
 	for _, r := range g {
@@ -470,5 +473,5 @@ func commitLead(g []*hostRun) time.Duration {
 		rtt = max(rtt, r.rtt)
 		r.mu.Unlock()
 	}
-	return min(25*time.Millisecond+3*rtt, 2*time.Second)
+	return min(25*time.Millisecond+rtt, 2*time.Second)
 }

@@ -67,7 +67,7 @@ type hostRun struct {
 	began      bool          // the script was started
 	number     int           // the release, once ship said go
 	pingAt     time.Time     // a ping in flight since
-	rtt        time.Duration // the longest ping to pong seen
+	rtt        time.Duration // the shortest ping to pong seen: the link's own
 	mode       string        // how the host reaches the receiver (modeStage, …)
 }
 
@@ -213,12 +213,23 @@ func (r *hostRun) ping() {
 	r.say("ping")
 }
 
+// sample sends a ping when none is in flight: one more measure of the
+// round trip. Called with r.mu held.
+func (r *hostRun) sample() {
+	if r.pingAt.IsZero() {
+		r.pingAt = time.Now()
+		r.say("ping")
+	}
+}
+
 // pong takes the answer to the oldest ping in flight. Called with r.mu held.
 func (r *hostRun) pong() {
 	if r.pingAt.IsZero() {
 		return
 	}
-	r.rtt = max(r.rtt, time.Since(r.pingAt))
+	if d := time.Since(r.pingAt); r.rtt == 0 || d < r.rtt {
+		r.rtt = d
+	}
 	r.pingAt = time.Time{}
 }
 

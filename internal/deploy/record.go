@@ -36,6 +36,7 @@ func (r *hostRun) record(e *event) bool {
 		r.endStage()
 		r.stage, r.stageStart = e.Text, time.Now()
 		r.rep.StageStart(r.name, e.Text)
+		r.sample() // a round trip per stage: the shortest is the link's (commitLead)
 	case evPong:
 		r.pong()
 	case evTakeover:
