@@ -41,17 +41,23 @@ func (r *receiver) spawn(ctx context.Context, dir string, n int) (*instance, err
 // bounded by the start timeout. A process that does not become healthy is
 // stopped. (Restarts and restart mode; stages check health in a goroutine.)
 func (r *receiver) startInstance(ctx context.Context, dir string, n int) (*instance, error) {
-	inst, err := r.spawn(ctx, dir, n)
-	if err != nil {
-		return nil, err
-	}
 	hctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
-	if err := supervise.WaitHealthy(hctx, inst.proc, inst.addr, r.opts.HealthPath); err != nil {
+	for try := 0; ; try++ {
+		inst, err := r.spawn(ctx, dir, n)
+		if err != nil {
+			return nil, err
+		}
+		err = supervise.WaitHealthy(hctx, inst.proc, inst.addr, r.opts.HealthPath)
+		if err == nil {
+			return inst, nil
+		}
 		r.stop(inst)
-		return nil, err
+		if !errors.Is(err, supervise.ErrPortTaken) || try == portRetries {
+			return nil, err
+		}
+		r.log.Warn("starting the release again on another port", "release", n, "err", err)
 	}
-	return inst, nil
 }
 
 // activate makes inst the serving instance and returns the one it replaces.

@@ -2,6 +2,7 @@ package receivercmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,7 +34,12 @@ type stage struct {
 	started  time.Time
 	deadline time.Time
 	previous int // what served when it was asked for
+	respawns int // starts again on another port (supervise.ErrPortTaken)
 }
+
+// portRetries bounds the starts again of an app whose port another
+// program took between its pick and the app's bind.
+const portRetries = 3
 
 type startResult struct {
 	s    *stage
@@ -176,6 +182,12 @@ func (r *receiver) beginStage(ctx context.Context, s *stage) {
 		r.answer(s.id, release.AnswerStaged, release.Answer{Release: s.release, Note: "restart mode: the release starts at the switch"})
 		return
 	}
+	r.spawnStaged(ctx, s)
+}
+
+// spawnStaged starts the staged release's app and checks its health in a
+// goroutine (the answer comes to startDone).
+func (r *receiver) spawnStaged(ctx context.Context, s *stage) {
 	inst, err := r.spawn(ctx, s.dir, s.release)
 	if err != nil {
 		r.startDone(ctx, startResult{s: s, err: err})
@@ -201,6 +213,13 @@ func (r *receiver) beginStage(ctx context.Context, s *stage) {
 func (r *receiver) startDone(ctx context.Context, res startResult) {
 	s := res.s
 	if r.staged != s {
+		return
+	}
+	if errors.Is(res.err, supervise.ErrPortTaken) && s.respawns < portRetries {
+		s.respawns++
+		r.log.Warn("starting the release again on another port", "id", s.id, "release", s.release, "err", res.err)
+		r.stopAsync(res.inst, nil)
+		r.spawnStaged(ctx, s)
 		return
 	}
 	defer r.trig.poke() // a start that waited may go now

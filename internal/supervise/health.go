@@ -13,9 +13,12 @@ import (
 
 // ErrUnhealthy means an instance never passed its health check.
 // ErrExited means it exited (on its own) while it was expected to run.
+// ErrPortTaken means another program listens on the port the app was
+// given: start it again on another port.
 var (
 	ErrUnhealthy = errors.New("app not healthy")
 	ErrExited    = errors.New("app exited")
+	ErrPortTaken = errors.New("the app's port is taken by another program")
 )
 
 // healthEvery is the pause between health probes. Short: a reload waits for
@@ -34,9 +37,13 @@ type HealthError struct {
 	Last    error
 	Tail    []string // the instance's last output lines
 	Timeout bool     // the wait's context ended (start timeout or shutdown)
+	Taken   int      // the port that answered was another program's
 }
 
 func (e *HealthError) Error() string {
+	if e.Taken != 0 {
+		return fmt.Sprintf("port %d answers, but another program listens there, not the app", e.Taken)
+	}
 	if e.Exit != nil {
 		return fmt.Sprintf("app exited before it was healthy (%s after %s)", e.Exit, e.Waited.Round(time.Millisecond))
 	}
@@ -48,6 +55,9 @@ func (e *HealthError) Error() string {
 }
 
 func (e *HealthError) Unwrap() []error {
+	if e.Taken != 0 {
+		return []error{ErrUnhealthy, ErrPortTaken}
+	}
 	if e.Exit != nil {
 		return []error{ErrUnhealthy, ErrExited}
 	}
@@ -56,8 +66,10 @@ func (e *HealthError) Unwrap() []error {
 
 // WaitHealthy waits until the instance at addr ("127.0.0.1:PORT") is
 // healthy: with an empty path, a TCP connection is accepted; with a path, a
-// GET answers 2xx. It returns a *HealthError (matching ErrUnhealthy) when p
-// exits first or ctx ends first; ctx carries the start timeout.
+// GET answers 2xx, from a socket of p's process group (ErrPortTaken when
+// another program's answered). It returns a *HealthError (matching
+// ErrUnhealthy) when p exits first or ctx ends first; ctx carries the
+// start timeout.
 func WaitHealthy(ctx context.Context, p *Process, addr, path string) error {
 	begin := time.Now()
 	probe := tcpProbe(addr)
@@ -72,6 +84,9 @@ func WaitHealthy(ctx context.Context, p *Process, addr, path string) error {
 	for {
 		err := probe.check(ctx)
 		if err == nil {
+			if mine, ok := listenerIn(p.Port(), p.PID()); ok && !mine {
+				return &HealthError{PID: p.PID(), Waited: time.Since(begin), Tail: p.Tail(), Taken: p.Port()}
+			}
 			return nil
 		}
 		// A probe cut short by ctx says nothing about the app: keep the

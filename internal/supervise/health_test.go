@@ -3,6 +3,8 @@ package supervise
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -100,5 +102,31 @@ func TestFreePortDistinct(t *testing.T) {
 			t.Fatalf("port %d handed out twice", p)
 		}
 		seen[p] = true
+	}
+}
+
+// TestWaitHealthyPortTakenByAnother: another program took the app's port
+// before the app could bind it (the port was free when picked). Its
+// answers are not the app's health: before, they made an app that never
+// listened (it fails with EADDRINUSE) pass its check.
+func TestWaitHealthyPortTakenByAnother(t *testing.T) {
+	spec := helperSpec(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+itoa(spec.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	spec.Command = `echo "port in use"; sleep 30` // as the app whose bind failed, before it exits
+	p := start(t, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = WaitHealthy(ctx, p, "127.0.0.1:"+itoa(spec.Port), "/health")
+	if !errors.Is(err, ErrPortTaken) || !errors.Is(err, ErrUnhealthy) {
+		t.Fatalf("WaitHealthy = %v, want %v", err, ErrPortTaken)
+	}
+	if want := "another program listens there"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
 	}
 }
