@@ -251,13 +251,7 @@ func (r *receiverProc) stop() {
 	if r.cmd == nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(15 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.exited
-	}
+	testenv.StopGently(r.cmd.Process, r.exited, 15*time.Second)
 	r.cmd = nil
 }
 

@@ -136,13 +136,7 @@ func (h *FleetHost) StopReceiver() {
 	if h.receiver == nil {
 		return
 	}
-	_ = h.receiver.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-h.exited:
-	case <-time.After(10 * time.Second):
-		_ = h.receiver.Process.Kill()
-		<-h.exited
-	}
+	StopGently(h.receiver.Process, h.exited, 10*time.Second)
 	h.receiver = nil
 	if h.t.Failed() {
 		data, _ := os.ReadFile(h.logFile)
@@ -181,4 +175,16 @@ func (h *FleetHost) ReceiverPID() int {
 		return 0
 	}
 	return h.receiver.Process.Pid
+}
+
+// StopGently stops p as a service manager would: SIGTERM, and SIGKILL if
+// it has not exited (exited closed) after grace.
+func StopGently(p *os.Process, exited <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }
