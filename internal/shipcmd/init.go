@@ -24,8 +24,9 @@ import (
 //go:embed init/ship.yml.tmpl init/deploy.yml.tmpl
 var initFiles embed.FS
 
-// initAction is the action the workflow ship init writes uses.
-const initAction = "shipdeploy/ship@v1"
+// initAction is the action the workflow ship init writes uses: the main
+// branch, as no release tag exists yet; the workflow says to pin it.
+const initAction = "shipdeploy/ship@main"
 
 // initPlaceholderHost stands for a server when --host is not given
 // (TEST-NET-3: it never answers).
