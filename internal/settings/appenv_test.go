@@ -34,4 +34,16 @@ func TestAppEnvFromYAML(t *testing.T) {
 			t.Errorf("%q: problems %v, want one starting %q", c.yaml, probs, c.want)
 		}
 	}
+	// Every mistake, each at its own line.
+	_, _, probs = tab.YAMLLayer(yamlMapping(t, "env:\n  clear:\n    BAD-NAME: x\n    OK: fine\n    A: [1]\n  secret: [OK, 9LIVES]\n  secrett: []\n"), YAMLSection{Source: FileTop})
+	wantProbs := []Problem{
+		{3, `env: clear: "BAD-NAME" is not a variable name (letters, digits and _, not starting with a digit)`},
+		{5, "env: clear: A: want text, got a list"},
+		{6, "env: secret: OK is given twice (also in clear)"},
+		{6, `env: secret: "9LIVES" is not a variable name (letters, digits and _, not starting with a digit)`},
+		{7, "env: secrett: did you mean secret?"},
+	}
+	if !slices.Equal(probs, wantProbs) {
+		t.Errorf("problems:\n%v\nwant:\n%v", probs, wantProbs)
+	}
 }

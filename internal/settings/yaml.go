@@ -87,6 +87,13 @@ func (t *Table) YAMLLayer(m *yaml.Node, sec YAMLSection) (Layer, map[string]*yam
 		case v.Tag == "!!null":
 		default:
 			val, err := s.Kind.fromYAML(v)
+			var each nodeProblems
+			if errors.As(err, &each) {
+				for _, p := range each {
+					probs = append(probs, Problem{p.Line, sec.Path + k.Value + ": " + p.Msg})
+				}
+				continue
+			}
 			if err != nil {
 				probs = append(probs, Problem{v.Line, sec.Path + k.Value + ": " + err.Error()})
 				continue
