@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -104,5 +105,28 @@ func TestFleetReleaseCommandRunsOnce(t *testing.T) {
 	}
 	if code, out := fw.shipBeforeDash("exec", "fleet", "-i", "--", "true"); code != 2 || !strings.Contains(out, "add --host") {
 		t.Errorf("exec -i on two hosts: exit %d\n%s", code, out)
+	}
+
+	// With --canary the command runs once, on the canary before it
+	// stages; the hosts that follow skip it.
+	testenv.CommitVersion(t, fw.repo, "four")
+	code, out = fw.ship("deploy", "fleet", "--canary", "--release-command", "echo canary >> "+fw.f.AppPath+"/canary")
+	if code != 0 {
+		t.Fatalf("deploy --canary: %d\n%s", code, out)
+	}
+	if got, _ := os.ReadFile(filepath.Join(h1.Dir, "canary")); string(got) != "canary\n" {
+		t.Errorf("the release command on the canary wrote %q, want one line", got)
+	}
+	if _, err := os.Stat(filepath.Join(h2.Dir, "canary")); err == nil {
+		t.Error("the release command ran on h2 too")
+	}
+	if !regexp.MustCompile(regexp.QuoteMeta(h2.SSHD.Target()+" │   [6/9] release") + ` .*ran once, on ` + regexp.QuoteMeta(h1.SSHD.Target())).MatchString(out) {
+		t.Errorf("h2's release stage does not say where it ran:\n%s", out)
+	}
+	for _, body := range fw.serves() {
+		if !strings.HasSuffix(body, "(four)") {
+			t.Errorf("the hosts serve %q after the canary deploy", fw.serves())
+			break
+		}
 	}
 }
