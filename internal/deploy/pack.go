@@ -37,41 +37,7 @@ func packTree(dir string) (*os.File, int64, error) {
 		if skipUpload[d.Name()] && d.IsDir() {
 			return filepath.SkipDir
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		if strings.HasPrefix(hdr.Name, "../") {
-			return nil
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, src)
-			src.Close()
-			return err
-		}
-		return nil
+		return packEntry(tw, p, filepath.ToSlash(rel), d)
 	})
 	if err != nil {
 		return fail(err)
@@ -84,4 +50,44 @@ func packTree(dir string) (*os.File, int64, error) {
 		return fail(err)
 	}
 	return f, size, nil
+}
+
+// packEntry writes one entry of the tree (name: its path in the tree) into
+// tw, owned by no one: the server's user owns what it unpacks.
+func packEntry(tw *tar.Writer, p, name string, d fs.DirEntry) error {
+	info, err := d.Info()
+	if err != nil {
+		return err
+	}
+	link := ""
+	if info.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(p); err != nil {
+			return err
+		}
+	}
+	hdr, err := tar.FileInfoHeader(info, link)
+	if err != nil {
+		return err
+	}
+	hdr.Name = name
+	if d.IsDir() {
+		hdr.Name += "/"
+	}
+	hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+	if strings.HasPrefix(hdr.Name, "../") {
+		return nil
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return nil
+	}
+	src, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	_, err = io.Copy(tw, src)
+	return err
 }

@@ -139,28 +139,8 @@ func (a *app) triggerOptions(ctx context.Context, v *settings.Values, rawURL str
 		return o, usage("--remote %q is not a remote name or URL", remote)
 	}
 
-	switch c := trigCommit.From(v); {
-	case webhook.IsCommitID(c):
-		o.commit = c
-	case c != "":
-		if !isHexAbbrev(c) {
-			return o, usage("--commit %q is not a commit id", c)
-		}
-		out, err := gitOutput(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", c+"^{commit}")
-		if err != nil || !webhook.IsCommitID(out) {
-			return o, fmt.Errorf("--commit %s is not a commit this folder's git checkout knows: give the full id", c)
-		}
-		o.commit = out
-	default:
-		out, err := gitOutput(ctx, "ls-remote", "--exit-code", remote, o.ref)
-		if err != nil {
-			return o, fmt.Errorf("find the commit of %s in %s: %v; pass --commit ID", branch, remote, err)
-		}
-		id, _, _ := strings.Cut(out, "\t")
-		if !webhook.IsCommitID(id) {
-			return o, fmt.Errorf("find the commit of %s in %s: unexpected answer %q; pass --commit ID", branch, remote, out)
-		}
-		o.commit = id
+	if o.commit, err = triggerCommit(ctx, trigCommit.From(v), remote, o.ref); err != nil {
+		return o, err
 	}
 
 	o.repository = trigRepository.From(v)
@@ -175,6 +155,34 @@ func (a *app) triggerOptions(ctx context.Context, v *settings.Values, rawURL str
 		return o, usage("--repository %q is not owner/name", o.repository)
 	}
 	return o, nil
+}
+
+// triggerCommit is the commit a trigger names: --commit c (a full id, or
+// an abbreviation this folder's git knows), else the head of ref in remote.
+func triggerCommit(ctx context.Context, c, remote, ref string) (string, error) {
+	switch {
+	case webhook.IsCommitID(c):
+		return c, nil
+	case c != "":
+		if !isHexAbbrev(c) {
+			return "", &usageError{cmd: "trigger", err: fmt.Errorf("--commit %q is not a commit id", c)}
+		}
+		out, err := gitOutput(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", c+"^{commit}")
+		if err != nil || !webhook.IsCommitID(out) {
+			return "", fmt.Errorf("--commit %s is not a commit this folder's git checkout knows: give the full id", c)
+		}
+		return out, nil
+	}
+	branch := strings.TrimPrefix(ref, "refs/heads/")
+	out, err := gitOutput(ctx, "ls-remote", "--exit-code", remote, ref)
+	if err != nil {
+		return "", fmt.Errorf("find the commit of %s in %s: %v; pass --commit ID", branch, remote, err)
+	}
+	id, _, _ := strings.Cut(out, "\t")
+	if !webhook.IsCommitID(id) {
+		return "", fmt.Errorf("find the commit of %s in %s: unexpected answer %q; pass --commit ID", branch, remote, out)
+	}
+	return id, nil
 }
 
 // runTrigger sends the signed push and prints the answer.
