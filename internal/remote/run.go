@@ -150,6 +150,31 @@ func remoteCommand(script string) string {
 	return "exec /bin/sh -c " + shell.Quote(pidLine+script)
 }
 
+// startExec asks the server to run script on s; the channel it returns
+// says whether it runs. Then stdin (when hasInput) is copied to the
+// command and the channel's input closed.
+func (c *Client) startExec(s *session, script string, hasInput bool, stdin io.Reader) chan error {
+	started := make(chan error, 1)
+	go func() {
+		ok, err := s.ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{remoteCommand(script)}))
+		switch {
+		case err != nil:
+			started <- errStale
+			return
+		case !ok:
+			started <- fmt.Errorf("run on %s: the server refused to run the command", c.name)
+			return
+		}
+		started <- nil
+		// Input may go only once the command runs.
+		if hasInput {
+			io.Copy(s.ch, stdin)
+		}
+		s.ch.CloseWrite()
+	}()
+	return started
+}
+
 // exec runs cmd on the fresh channel s and closes it.
 func (c *Client) exec(ctx context.Context, s *session, cmd host.Command) error {
 	// After exec returns, late output is dropped and stdin is no longer
@@ -166,25 +191,7 @@ func (c *Client) exec(ctx context.Context, s *session, cmd host.Command) error {
 	outputDone := make(chan struct{})
 	go func() { copies.Wait(); close(outputDone) }()
 
-	started := make(chan error, 1)
-	go func() {
-		ok, err := s.ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{remoteCommand(cmd.Script)}))
-		switch {
-		case err != nil:
-			started <- errStale
-			return
-		case !ok:
-			started <- fmt.Errorf("run on %s: the server refused to run the command", c.name)
-			return
-		}
-		started <- nil
-		// Input may go only once the command runs.
-		if cmd.Stdin != nil {
-			io.Copy(s.ch, stdin)
-		}
-		s.ch.CloseWrite()
-	}()
-
+	started := c.startExec(s, cmd.Script, cmd.Stdin != nil, stdin)
 	var exit *host.ExitError
 	reqs := s.reqs
 	for reqs != nil || started != nil {
