@@ -110,28 +110,32 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		tail:    newTail(spec.TailLines),
 		done:    make(chan struct{}),
 	}
+	go p.watch(r)
+	return p, nil
+}
+
+// watch copies the process's output from r until it ends, then waits for
+// the process, stops what it left in its group, and closes done.
+func (p *Process) watch(r *os.File) {
 	outDone := make(chan struct{})
 	go func() {
 		defer close(outDone)
 		defer r.Close()
-		copyLines(r, spec.Output, p.tail)
+		copyLines(r, p.spec.Output, p.tail)
 	}()
-	go func() {
-		err := cmd.Wait()
-		p.exit = exitStatus(cmd.ProcessState, err)
-		p.exitedAt = time.Now()
-		// The app's own children (bun's workers, a forgotten background job)
-		// go with it: they would hold ports, files and the output pipe.
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		t := time.NewTimer(outputGrace)
-		select {
-		case <-outDone:
-		case <-t.C:
-		}
-		t.Stop()
-		close(p.done)
-	}()
-	return p, nil
+	err := p.cmd.Wait()
+	p.exit = exitStatus(p.cmd.ProcessState, err)
+	p.exitedAt = time.Now()
+	// The app's own children (bun's workers, a forgotten background job)
+	// go with it: they would hold ports, files and the output pipe.
+	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	t := time.NewTimer(outputGrace)
+	select {
+	case <-outDone:
+	case <-t.C:
+	}
+	t.Stop()
+	close(p.done)
 }
 
 // appEnv is the app's environment: the receiver's, then spec.Env, the host,
