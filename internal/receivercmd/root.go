@@ -56,6 +56,8 @@ type options struct {
 	// The GitHub webhook for pull deploys (on with WEBHOOK_SECRET).
 	WebhookPath   string
 	WebhookListen string // its own address; needed in restart mode
+	// ReleaseCommand runs in a pull deploy's release before it starts.
+	ReleaseCommand string
 
 	Getenv func(string) string // WEBHOOK_SECRET, GIT_REPO, GIT_SSH_KEY, BRANCH
 	Stdout io.Writer           // the app's output, and the receiver's when LogTo is nil

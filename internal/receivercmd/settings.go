@@ -48,6 +48,8 @@ var (
 		Help: "path of the GitHub webhook on the public listener (on when WEBHOOK_SECRET is set)", Commands: mainCommand}, defaultWebhookPath)
 	optWebhookListen = settings.Add(&table, settings.Setting{Name: "webhook-listen", Flag: "webhook-listen", DefaultText: "none: the public listener",
 		Help: "serve the webhook on its own address instead (needed in restart mode, where the app owns the port)", Commands: mainCommand}, "")
+	optReleaseCommand = settings.Add(&table, settings.Setting{Name: "release-command", Flag: "release-command", Env: "RELEASE_COMMAND", DefaultText: "none",
+		Help: "pull deploys (the webhook's, the first start's): run in the new release after its build, before it starts, as ship.yml's release: (migrations); a failure deploys nothing", Commands: mainCommand}, "")
 )
 
 // apply copies the settled values into the options runReceiver reads.
@@ -57,4 +59,5 @@ func (o *options) apply(v *settings.Values) {
 	o.StartTimeout, o.DrainTimeout = optStartTimeout.From(v), optDrainTimeout.From(v)
 	o.StopTimeout, o.StageTimeout = optStopTimeout.From(v), optStageTimeout.From(v)
 	o.WebhookPath, o.WebhookListen = optWebhookPath.From(v), optWebhookListen.From(v)
+	o.ReleaseCommand = optReleaseCommand.From(v)
 }

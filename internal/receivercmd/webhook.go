@@ -32,7 +32,7 @@ type pullSide struct {
 // privateEnv are the receiver's own variables, read once at start: the app,
 // and the installs and builds of webhook deploys, must not inherit them (a
 // secret, a deploy key, a repository URL with a token).
-var privateEnv = []string{"WEBHOOK_SECRET", "GIT_SSH_KEY", "GIT_REPO", "GIT_KNOWN_HOSTS", "WEBHOOK_MAX_BODY", "GITHUB_REPOSITORY", "BRANCH"}
+var privateEnv = []string{"WEBHOOK_SECRET", "GIT_SSH_KEY", "GIT_REPO", "GIT_KNOWN_HOSTS", "WEBHOOK_MAX_BODY", "GITHUB_REPOSITORY", "BRANCH", "RELEASE_COMMAND"}
 
 // forgetPrivateEnv takes privateEnv out of the process's environment, which
 // every child process starts from.
@@ -49,6 +49,7 @@ func newPullSide(opts *options, l release.Layout, fsys release.FS, log *slog.Log
 	}
 	p := &pullSide{puller: pull.FromEnv(getenv, opts.Root)}
 	p.puller.Wait, p.puller.Logger = shipdeploy.DefaultWait, log
+	p.puller.Base.Release = opts.ReleaseCommand
 	p.puller.Out = io.Discard // outcomes are logged; progress lines would break JSON logs
 
 	p.queue = webhook.NewQueue(func(ctx context.Context, req webhook.Request) (int, error) {

@@ -187,7 +187,8 @@ func TestDeployThroughReceiver(t *testing.T) {
 func TestWebhookThroughReceiver(t *testing.T) {
 	w := newWorld(t)
 	testenv.CommitVersion(t, w.repo, "boot")
-	url := w.startReceiver("WEBHOOK_SECRET=s3cret-for-test", "GIT_REPO="+w.repo, "BRANCH=main")
+	url := w.startReceiver("WEBHOOK_SECRET=s3cret-for-test", "GIT_REPO="+w.repo, "BRANCH=main",
+		`RELEASE_COMMAND=echo migrated ${PWD##*/} >>../../shared/migrations`)
 	if body, err := get(url); err != nil || !strings.Contains(body, "(boot)") {
 		t.Fatalf("first start serves %q, %v", body, err)
 	}
@@ -208,6 +209,10 @@ func TestWebhookThroughReceiver(t *testing.T) {
 	info, err := os.ReadFile(filepath.Join(w.root, "releases", "2", ".ship", "release.json"))
 	if err != nil || !strings.Contains(string(info), pushed) || !strings.Contains(string(info), `"ref":"main"`) {
 		t.Errorf("release 2 = %s, %v; want commit %s on main", info, err, pushed)
+	}
+	// The receiver's release command ran for both pull deploys, once each.
+	if got, _ := os.ReadFile(filepath.Join(w.root, "shared", "migrations")); string(got) != "migrated 1\nmigrated 2\n" {
+		t.Errorf("the release command's lines %q, want one per pull deploy", got)
 	}
 	// An unsigned request deploys nothing.
 	resp, err := http.Post(url+"deploy", "application/json", strings.NewReader(`{"ref":"refs/heads/main"}`))
