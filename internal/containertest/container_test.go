@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,10 +70,14 @@ func TestContainer(t *testing.T) {
 	}
 
 	sshd := testenv.StartSSHD(t, testenv.WithEnv(pm.Env...))
+	// ship over SSH into the container; its flags go before a "--".
 	sshShip := func(args ...string) (string, error) {
-		args = append(args, "--container", app, "--engine", "podman",
-			"--key", sshd.KeyFile, "--known-hosts", sshd.KnownHostsFile)
-		return run(t, src.work, nil, ship, args...)
+		i := slices.Index(args, "--")
+		if i < 0 {
+			i = len(args)
+		}
+		flags := []string{"--container", app, "--engine", "podman", "--key", sshd.KeyFile, "--known-hosts", sshd.KnownHostsFile}
+		return run(t, src.work, nil, ship, slices.Concat(args[:i], flags, args[i:])...)
 	}
 
 	// Paced a little (2 ms between a client's requests): unpaced, the load
@@ -278,6 +283,21 @@ func checkStatusAndLogs(t *testing.T, pm *testenv.Podman, sshShip func(...string
 	for _, want := range []string{"release 4 (four)", "release 5 (five)"} {
 		if !strings.Contains(logs, "listening on ") || !strings.Contains(logs, want) {
 			t.Errorf("ship logs lacks the app's %q:\n%s", want, logs)
+		}
+	}
+	// ship exec runs in the live release inside the container, as the
+	// image's user; -i gives it a terminal there (podman exec -it under
+	// the SSH session's own terminal).
+	const show = "tty 2>/dev/null || true; echo in ${PWD##*/} as $(id -u)"
+	for _, tc := range []struct{ args, want []string }{
+		{[]string{"exec", target, "--", show}, []string{"in 4 as 1000"}},
+		{[]string{"exec", target, "-i", "--", show}, []string{"/dev/pts/", "in 4 as 1000"}},
+	} {
+		out, err := sshShip(tc.args...)
+		for _, want := range tc.want {
+			if err != nil || !strings.Contains(out, want) {
+				t.Errorf("ship %s: %v, output lacks %q:\n%s", strings.Join(tc.args[:3], " "), err, want, out)
+			}
 		}
 	}
 	// The app's output also reaches the container's own log.

@@ -148,7 +148,10 @@ func TestLongRequestFinishesOnOldProcess(t *testing.T) {
 	}
 	got := make(chan answer, 1)
 	go func() {
-		resp, err := http.Get("http://" + rc.addr + "/slow?d=1500ms")
+		// Long enough to outlast the new release's start on a busy
+		// machine (it took 2s once): the request must be in flight at the
+		// switch for the drain to count it.
+		resp, err := http.Get("http://" + rc.addr + "/slow?d=5s")
 		if err != nil {
 			got <- answer{err: err}
 			return
