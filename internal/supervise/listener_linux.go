@@ -3,15 +3,20 @@
 package supervise
 
 import (
-	"bufio"
+	"encoding/binary"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // listenerIn reports whether the socket listening on TCP port belongs to a
 // process of group pgid (an app and its children). ok is false when /proc
-// cannot tell (no listener found there): the caller trusts its probe.
+// cannot tell (the kernel lists no listener there): the caller trusts its
+// probe.
 //
 // A probe that gets an answer on the app's port proves only that something
 // listens there: a port that was free when it was picked can be taken by
@@ -41,28 +46,70 @@ func listenerIn(port, pgid int) (mine, ok bool) {
 	return false, true
 }
 
-// listeningInodes are the inodes of the sockets in LISTEN state on port,
-// from /proc/net/tcp and tcp6 (this network namespace's).
+// listeningInodes are the inodes of the TCP sockets listening on port,
+// from the kernel's socket diagnostics (netlink): it lists listening
+// sockets only, a few however many connections the machine has, where
+// /proc/net/tcp lists them all (19 ms a look on a machine under load).
+// nil when the kernel does not answer.
 func listeningInodes(port int) map[string]bool {
-	want := ":" + strings.ToUpper(strconv.FormatInt(int64(port), 16))
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
 	inodes := map[string]bool{}
-	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(name)
-		if err != nil {
-			continue
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := dumpListeners(fd, family, port, inodes); err != nil {
+			return nil
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-			fl := strings.Fields(sc.Text())
-			if len(fl) > 9 && fl[3] == "0A" && strings.HasSuffix(fl[1], want) {
-				inodes[fl[9]] = true
-			}
-		}
-		f.Close()
 	}
 	return inodes
 }
+
+// dumpListeners asks for family's listening TCP sockets and keeps the
+// inodes of those on port (struct inet_diag_req_v2 and inet_diag_msg, see
+// sock_diag(7)).
+func dumpListeners(fd int, family uint8, port int, inodes map[string]bool) error {
+	const hdr, reqLen = 16, 56
+	req := make([]byte, hdr+reqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(req[0:], uint32(len(req)))
+	ne.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	req[hdr], req[hdr+1] = family, unix.IPPROTO_TCP
+	ne.PutUint32(req[hdr+4:], 1<<tcpListen) // the states wanted
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				return nil
+			case unix.NLMSG_ERROR:
+				return errors.New("sock_diag refused the request")
+			}
+			// family, state, timer, retrans; then the socket's id, whose
+			// first field is the local port (network order); the inode
+			// comes after expires, rqueue, wqueue and uid.
+			if d := m.Data; len(d) >= 72 && int(binary.BigEndian.Uint16(d[4:6])) == port {
+				inodes[strconv.FormatUint(uint64(ne.Uint32(d[68:72])), 10)] = true
+			}
+		}
+	}
+}
+
+// tcpListen is TCP_LISTEN in the kernel's numbering of TCP states.
+const tcpListen = 10
 
 // holdsSocket reports whether process pid has one of the socket inodes open.
 func holdsSocket(pid int, inodes map[string]bool) bool {
