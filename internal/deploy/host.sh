@@ -796,6 +796,7 @@ cd "$root" 2>/dev/null || { mkdir -p "$root" && cd "$root"; } || {
 }
 { mkdir -p "$run/lock" && mkfifo "$run/words" "$run/out" && exec 4<>"$run/words" && true >"$run/beat"; } || {
 	say fail "cannot create $root/$run (is the disk full or read-only?)"
+	rm -rf "$run" # what was made (removing needs no room)
 	exit 1
 }
 # Everything the run prints passes through a relay that the helpers' TERM

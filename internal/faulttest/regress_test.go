@@ -248,3 +248,33 @@ func TestAnswersHeardWhenTheyCannotBeWritten(t *testing.T) {
 		t.Errorf("current names release %d, want %d", got, want)
 	}
 }
+
+// TestRunFolderGoneWhenItCannotBeMade: the disk has no inode left when the
+// host starts (found by the suite: the run's folder was made, its FIFOs
+// were not). The deploy fails at once, and what it made goes with it:
+// before, the run folder stayed, and the next deploys' surveys left it
+// alone as a deploy that had only just started. A mkfifo that fails
+// stands in for the full disk.
+func TestRunFolderGoneWhenItCannotBeMade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	w := newWorld(t)
+	home := t.TempDir()
+	bin := filepath.Join(home, ".bun", "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	failing := "#!/bin/sh\necho \"mkfifo: cannot create fifo '$1': No space left on device\" >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "mkfifo"), []byte(failing), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.commit(t)
+	r := w.startIn(t, home, "deploy", "local", "--path", w.root, "--repo", w.repo)
+	if code, ok := r.wait(shipWithin); !ok || code != 1 || !strings.Contains(r.out.String(), "is the disk full") {
+		t.Fatalf("ship: exit %d (ended %v), want 1 saying the disk may be full:\n%s", code, ok, r.out.String())
+	}
+	if held, runs := w.busy(); held || len(runs) > 0 {
+		t.Errorf("after the failed start: lock held %v, run folders %v", held, runs)
+	}
+}
