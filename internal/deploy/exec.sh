@@ -1,4 +1,5 @@
 # shellcheck shell=sh
+# shellcheck disable=SC2154 # values come from the generated prologue (script.go); the tests check the whole script
 # The host side of `ship exec` and `ship env`, after a prologue (root; dir:
 # releases/N; list_env: 1 for `ship env`; cmd) and appenv.sh. Nothing here prints a
 # value of the app's environment but what was asked for.

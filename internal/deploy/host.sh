@@ -1,4 +1,5 @@
 # shellcheck shell=sh
+# shellcheck disable=SC2154 # values come from the generated prologue (script.go); the tests check the whole script
 # The host side of one `ship deploy` or `ship rollback` (and of the
 # receiver's webhook deploys). A short generated prologue of quoted values
 # comes first (script.go), then this file. It runs top to bottom as one

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The file operations of host.Container (release.FS) and its cancel, run
 # inside the container, one operation per exec:
 #
