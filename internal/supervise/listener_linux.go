@@ -14,9 +14,9 @@ import (
 )
 
 // listenerIn reports whether the socket listening on TCP port belongs to a
-// process of group pgid (an app and its children). ok is false when /proc
-// cannot tell (the kernel lists no listener there): the caller trusts its
-// probe.
+// process of group pgid (an app and its children). ok is false when it
+// cannot tell (the kernel lists no listener there, or does not answer):
+// the caller trusts its probe.
 //
 // A probe that gets an answer on the app's port proves only that something
 // listens there: a port that was free when it was picked can be taken by
