@@ -150,14 +150,12 @@ func switchSpread(hosts []*Result) time.Duration {
 	return times[len(times)-1].Sub(times[0])
 }
 
+// short is a commit for people (release.ShortCommit), or "no commit".
 func short(commit string) string {
-	if len(commit) > 7 {
-		return commit[:7]
-	}
 	if commit == "" {
 		return "no commit"
 	}
-	return commit
+	return release.ShortCommit(commit)
 }
 
 func joinInts(ns []int) string {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // apiTimeout bounds each API call: a slow API must not hold a deploy up.
@@ -116,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Deployment, error) {
 	}
 	created, _, err := client.Repositories.CreateDeployment(ctx, owner, repo, req)
 	if err != nil {
-		return nil, fmt.Errorf("create a deployment of %s to %s in %s: %w", short(cfg.Ref), cfg.Environment, cfg.Repository, explain(err))
+		return nil, fmt.Errorf("create a deployment of %s to %s in %s: %w", release.ShortCommit(cfg.Ref), cfg.Environment, cfg.Repository, explain(err))
 	}
 	d := &Deployment{ID: created.GetID(), client: client, owner: owner, repo: repo, cfg: cfg}
 	if err := d.status(ctx, StateInProgress, cfg.Description); err != nil {
@@ -196,11 +198,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-func short(ref string) string {
-	if len(ref) == 40 {
-		return ref[:7]
-	}
-	return ref
 }

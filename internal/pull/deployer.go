@@ -71,7 +71,7 @@ func FromEnv(getenv func(string) string, root string) *Deployer {
 // to it. ref is the pushed ref, for the log; by is who asked, for
 // release.json and the audit trail.
 func (d *Deployer) Deploy(ctx context.Context, commit, ref, by string) (*deploy.Result, error) {
-	if !isCommitID(commit) {
+	if !release.IsCommitID(commit) {
 		return nil, fmt.Errorf("%w: %q is not a full commit id", deploy.ErrBadInput, commit)
 	}
 	return d.run(ctx, commit, ref, by, d.Wait)
@@ -105,7 +105,7 @@ func (d *Deployer) run(ctx context.Context, target, ref, by string, wait time.Du
 	opts.Repo = d.Repo
 	// A commit id is deployed exactly; the branch names it in release.json.
 	opts.Ref, opts.Commit = target, ""
-	if isCommitID(target) {
+	if release.IsCommitID(target) {
 		opts.Ref, opts.Commit = strings.TrimPrefix(ref, "refs/heads/"), target
 	}
 	opts.Upload = ""
@@ -189,18 +189,6 @@ func (d *Deployer) logger() *slog.Logger {
 	return d.Logger
 }
 
-func isCommitID(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // redactedError is an error whose text had a secret URL replaced.
 type redactedError struct {
 	msg string
@@ -229,7 +217,7 @@ func (d *Deployer) Behind(ctx context.Context, commit string) (current string, b
 		return "", false
 	}
 	r, ok := snap.Find(snap.Current)
-	if !ok || r.Info == nil || r.Info.Commit == "" || r.Info.Commit == commit || !isCommitID(commit) {
+	if !ok || r.Info == nil || r.Info.Commit == "" || r.Info.Commit == commit || !release.IsCommitID(commit) {
 		return "", false
 	}
 	cmd := exec.CommandContext(ctx, "git", "--git-dir="+l.Mirror(), "merge-base", "--is-ancestor", commit, r.Info.Commit)

@@ -133,7 +133,7 @@ func (c *ciRun) startDeployment(ctx context.Context) {
 	}
 	cfg := c.gh
 	cfg.Ref, cfg.Environment, cfg.EnvironmentURL = c.commit, c.environment, c.environmentURL
-	cfg.Description = "ship is deploying " + shortSHA(c.commit)
+	cfg.Description = "ship is deploying " + release.ShortCommit(c.commit)
 	d, err := github.Start(ctx, cfg)
 	c.deployment = d // may be set with an error: it is closed at the end
 	if err != nil {
@@ -192,7 +192,7 @@ func (c *ciRun) describe(res *deploy.FleetResult, err error) string {
 	for _, h := range res.Hosts {
 		hosts = append(hosts, h.Target)
 	}
-	return fmt.Sprintf("release %d (%s) on %s", res.Release, shortSHA(res.Commit), strings.Join(hosts, ", "))
+	return fmt.Sprintf("release %d (%s) on %s", res.Release, release.ShortCommit(res.Commit), strings.Join(hosts, ", "))
 }
 
 // failedHost is the first host that did not finish, the one to name.
@@ -297,7 +297,7 @@ func (c *ciRun) summaryRow(res *deploy.FleetResult, h *deploy.Result) string {
 		cells[1] = strconv.Itoa(res.Release)
 	}
 	if commit != "" {
-		cells[2] = "`" + mdCell(shortSHA(commit)) + "`"
+		cells[2] = "`" + mdCell(release.ShortCommit(commit)) + "`"
 	}
 	for _, name := range deploy.StageNames() {
 		cell := "–"
@@ -501,22 +501,6 @@ func joinUnique(results []*deploy.Result, field func(*deploy.Result) string) str
 		}
 	}
 	return strings.Join(out, " ")
-}
-
-func shortSHA(commit string) string {
-	if len(commit) > 7 && looksHex(commit) {
-		return commit[:7]
-	}
-	return commit
-}
-
-func looksHex(s string) bool {
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func randomToken() string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shipdeploy/ship/internal/deploy"
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // actionsReporter is deploy.Reporter as the Actions log shows it.
@@ -142,7 +143,7 @@ func (r *actionsReporter) End(res *deploy.FleetResult, err error) {
 	if len(res.Hosts) > 1 {
 		where = fmt.Sprintf("%d hosts", len(res.Hosts))
 	}
-	guardLine(r.w, fmt.Sprintf("✓ %s on release %d (%s) · %s", where, res.Release, shortSHA(res.Commit), deploy.FormatDuration(res.Duration)))
+	guardLine(r.w, fmt.Sprintf("✓ %s on release %d (%s) · %s", where, res.Release, release.ShortCommit(res.Commit), deploy.FormatDuration(res.Duration)))
 }
 
 // flush prints what is held: a group per host.

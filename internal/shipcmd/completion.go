@@ -103,7 +103,7 @@ func (a *app) readReleases(ctx context.Context, hs string, s *settings.Values) (
 }
 
 func describeRelease(r release.Release) string {
-	parts := []string{shortCommit(r.Info.Commit), r.Info.Ref, builtAt(r.Info.BuiltAt)}
+	parts := []string{release.ShortCommit(r.Info.Commit), r.Info.Ref, builtAt(r.Info.BuiltAt)}
 	if r.Info.By != "" {
 		parts = append(parts, "by "+r.Info.By)
 	}

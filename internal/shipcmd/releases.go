@@ -116,7 +116,7 @@ func printReleases(w io.Writer, views []releaseView) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  REL\tCOMMIT\tREF\tBUILT\tBY\t")
 	for _, v := range views {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", v.Number, shortCommit(v.Commit), v.Ref, builtAt(v.BuiltAt), v.By, marks(v))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", v.Number, release.ShortCommit(v.Commit), v.Ref, builtAt(v.BuiltAt), v.By, marks(v))
 	}
 	return tw.Flush()
 }
@@ -150,7 +150,7 @@ func printFleetReleases(w io.Writer, svs []*hostSurvey, views []releaseView) err
 				any = v
 			}
 		}
-		line := fmt.Sprintf("  %d\t%s\t%s\t%s\t%s\t", n, shortCommit(any.Commit), any.Ref, builtAt(any.BuiltAt), any.By)
+		line := fmt.Sprintf("  %d\t%s\t%s\t%s\t%s\t", n, release.ShortCommit(any.Commit), any.Ref, builtAt(any.BuiltAt), any.By)
 		for _, sv := range svs {
 			v, ok := row[sv.name]
 			switch {
@@ -195,11 +195,4 @@ func marks(v releaseView) string {
 		m = append(m, "bad: "+v.Bad)
 	}
 	return strings.Join(m, " · ")
-}
-
-func shortCommit(c string) string {
-	if len(c) > 7 {
-		return c[:7]
-	}
-	return c
 }

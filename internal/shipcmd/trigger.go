@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/settings"
 	"github.com/shipdeploy/ship/internal/webhook"
 )
@@ -161,14 +162,14 @@ func (a *app) triggerOptions(ctx context.Context, v *settings.Values, rawURL str
 // an abbreviation this folder's git knows), else the head of ref in remote.
 func triggerCommit(ctx context.Context, c, remote, ref string) (string, error) {
 	switch {
-	case webhook.IsCommitID(c):
+	case release.IsCommitID(c):
 		return c, nil
 	case c != "":
 		if !isHexAbbrev(c) {
 			return "", &usageError{cmd: "trigger", err: fmt.Errorf("--commit %q is not a commit id", c)}
 		}
 		out, err := gitOutput(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", c+"^{commit}")
-		if err != nil || !webhook.IsCommitID(out) {
+		if err != nil || !release.IsCommitID(out) {
 			return "", fmt.Errorf("--commit %s is not a commit this folder's git checkout knows: give the full id", c)
 		}
 		return out, nil
@@ -179,7 +180,7 @@ func triggerCommit(ctx context.Context, c, remote, ref string) (string, error) {
 		return "", fmt.Errorf("find the commit of %s in %s: %v; pass --commit ID", branch, remote, err)
 	}
 	id, _, _ := strings.Cut(out, "\t")
-	if !webhook.IsCommitID(id) {
+	if !release.IsCommitID(id) {
 		return "", fmt.Errorf("find the commit of %s in %s: unexpected answer %q; pass --commit ID", branch, remote, out)
 	}
 	return id, nil
@@ -240,9 +241,9 @@ func (o triggerOptions) decided(resp *http.Response, answer []byte) error {
 	case r.Status == "queued":
 		note := ""
 		if r.Replaced != "" {
-			note = fmt.Sprintf(" (replacing %s, which was waiting)", shortCommit(r.Replaced))
+			note = fmt.Sprintf(" (replacing %s, which was waiting)", release.ShortCommit(r.Replaced))
 		}
-		fmt.Fprintf(o.out, "✓ the receiver queued a deploy of %s on %s%s\n", shortCommit(r.Commit), r.Ref, note)
+		fmt.Fprintf(o.out, "✓ the receiver queued a deploy of %s on %s%s\n", release.ShortCommit(r.Commit), r.Ref, note)
 		return nil
 	}
 	return fmt.Errorf("the receiver did not deploy it (%s): %s", r.Status, orText(r.Reason, "no reason given"))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // PushEvent is the part of GitHub's push payload that decides a deploy.
@@ -105,21 +107,6 @@ type pingEvent struct {
 
 const zeroCommit = "0000000000000000000000000000000000000000"
 
-// IsCommitID reports whether s is a full SHA-1 commit id: 40 lower-case hex
-// digits, the only form GitHub puts in `after`.
-func IsCommitID(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 func (e *PushEvent) fullName() string {
 	if e.Repository == nil {
 		return ""
@@ -159,7 +146,7 @@ func (e *PushEvent) decide(branch string) decision {
 		return decision{status: 202, reason: fmt.Sprintf("tag push (%s): only pushes to %s deploy", ref, want)}
 	case e.Ref != want:
 		return decision{status: 202, reason: fmt.Sprintf("push to %s: only pushes to %s deploy", ref, want)}
-	case !IsCommitID(e.After):
+	case !release.IsCommitID(e.After):
 		return decision{status: 400, reason: fmt.Sprintf("after %q is not a commit id", clip(e.After, 80))}
 	}
 	return decision{deploy: true, status: 202}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/shipdeploy/ship/internal/release"
 )
 
 // Signature modes of a fuzzed request.
@@ -73,7 +75,7 @@ func FuzzHandler(f *testing.F) {
 		if !signedRight {
 			t.Fatalf("queued %+v without a valid signature (mode %d)", queued, mode%4)
 		}
-		if event != "push" || queued.Ref != "refs/heads/main" || !IsCommitID(queued.Commit) {
+		if event != "push" || queued.Ref != "refs/heads/main" || !release.IsCommitID(queued.Commit) {
 			t.Fatalf("queued %+v for event %q", queued, event)
 		}
 		if rec.Code != http.StatusAccepted || resp.Status != "queued" || resp.Commit != queued.Commit {

@@ -187,7 +187,7 @@ func (h *Handler) push(delivery string, data []byte) outcome {
 	}
 	o := outcome{by: ev.pusher()}
 	o.resp.Ref = clip(ev.Ref, 120)
-	if IsCommitID(ev.After) {
+	if release.IsCommitID(ev.After) {
 		o.resp.Commit = ev.After
 	}
 	if !h.repositoryOK(ev.fullName()) {
@@ -262,7 +262,7 @@ func (h *Handler) queue(o outcome, req Request) outcome {
 		o.resp.Replaced = old.Commit
 		h.cfg.Log(release.LogEntry{Time: time.Now().UTC(), Kind: "webhook", ID: old.Delivery, Result: "ignored",
 			Commit: old.Commit, Ref: old.Ref, By: old.By(),
-			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", req.Delivery, short(req.Commit))})
+			Detail: fmt.Sprintf("superseded by delivery %s (%s) before it started", req.Delivery, release.ShortCommit(req.Commit))})
 		h.cfg.Logger.Info("webhook push superseded", "delivery", old.Delivery, "commit", old.Commit, "by_delivery", req.Delivery)
 	}
 	o.code, o.result = http.StatusAccepted, "accepted"
@@ -293,7 +293,7 @@ func (h *Handler) record(r *http.Request, o outcome) {
 	case o.result == "accepted":
 		detail = "queued"
 		if o.resp.Replaced != "" {
-			detail += ", replacing " + short(o.resp.Replaced)
+			detail += ", replacing " + release.ShortCommit(o.resp.Replaced)
 		}
 	case o.event != "" && o.event != "push":
 		detail = "event " + o.event + ": " + detail
@@ -317,13 +317,6 @@ func (h *Handler) record(r *http.Request, o outcome) {
 func bodyKey(data []byte) string {
 	sum := sha256.Sum256(data)
 	return "body-" + hex.EncodeToString(sum[:16])
-}
-
-func short(commit string) string {
-	if len(commit) > 7 {
-		return commit[:7]
-	}
-	return commit
 }
 
 // noiseLogsPerMinute bounds the log lines that requests without a valid
