@@ -53,10 +53,9 @@ func (r *receiver) startInstance(ctx context.Context, dir string, n int) (*insta
 			return inst, nil
 		}
 		r.stop(inst)
-		if !errors.Is(err, supervise.ErrPortTaken) || try == portRetries {
+		if !r.otherPort(err, try, n) {
 			return nil, err
 		}
-		r.log.Warn("starting the release again on another port", "release", n, "err", err)
 	}
 }
 

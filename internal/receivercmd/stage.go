@@ -41,6 +41,17 @@ type stage struct {
 // program took between its pick and the app's bind.
 const portRetries = 3
 
+// otherPort reports whether a start of release n that ended with err,
+// after tries starts again, is made once more on another port (and logs
+// it): the one rule for stages and for restarts.
+func (r *receiver) otherPort(err error, tries, n int) bool {
+	if !errors.Is(err, supervise.ErrPortTaken) || tries >= portRetries {
+		return false
+	}
+	r.log.Warn("starting the release again on another port", "release", n, "err", err)
+	return true
+}
+
 type startResult struct {
 	s    *stage
 	inst *instance
@@ -215,9 +226,8 @@ func (r *receiver) startDone(ctx context.Context, res startResult) {
 	if r.staged != s {
 		return
 	}
-	if errors.Is(res.err, supervise.ErrPortTaken) && s.respawns < portRetries {
+	if r.otherPort(res.err, s.respawns, s.release) {
 		s.respawns++
-		r.log.Warn("starting the release again on another port", "id", s.id, "release", s.release, "err", res.err)
 		r.stopAsync(res.inst, nil)
 		r.spawnStaged(ctx, s)
 		return
@@ -406,7 +416,7 @@ func (r *receiver) answer(id, word string, a release.Answer) {
 		r.log.Error("cannot encode an answer", "id", id, "word", word, "err", err)
 		return
 	}
-	if err := release.WriteAnswer(r.fsys, r.l, word, a); err != nil {
+	if err := release.WriteAnswerLine(r.fsys, r.l, id, line); err != nil {
 		r.log.Error("cannot write an answer: only a deploy still waiting hears it", "id", id, "word", word, "err", err)
 	}
 	nudge(r.l, id, line)

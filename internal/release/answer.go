@@ -24,10 +24,15 @@ func WriteAnswer(fsys FS, l Layout, word string, a Answer) error {
 	if err != nil {
 		return err
 	}
+	return WriteAnswerLine(fsys, l, a.ID, line)
+}
+
+// WriteAnswerLine writes an answer already made into its line.
+func WriteAnswerLine(fsys FS, l Layout, id, line string) error {
 	if err := fsys.MkdirAll(l.Answers()); err != nil {
 		return err
 	}
-	return fsys.WriteFile(l.Answer(a.ID), []byte(line), 0o644)
+	return fsys.WriteFile(l.Answer(id), []byte(line), 0o644)
 }
 
 // ReadAnswer reads the answer to request id; word is "" when there is none.

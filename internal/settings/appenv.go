@@ -29,7 +29,7 @@ func envFromYAML(n *yaml.Node) (any, error) {
 		case v.Tag == "!!null":
 		case k.Value == "clear" && v.Kind == yaml.MappingNode:
 			for j := 0; j+1 < len(v.Content); j += 2 {
-				r.clear(v.Content[j], v.Content[j+1])
+				r.clearEntry(v.Content[j], v.Content[j+1])
 			}
 		case k.Value == "clear":
 			r.problem(v, "clear: want NAME: value lines, got %s", describe(v))
@@ -84,7 +84,8 @@ func (r *envReader) name(it *yaml.Node, part string) bool {
 	return false
 }
 
-func (r *envReader) clear(k, v *yaml.Node) {
+// clearEntry takes NAME: value under clear:.
+func (r *envReader) clearEntry(k, v *yaml.Node) {
 	if !r.name(k, "clear") {
 		return
 	}
