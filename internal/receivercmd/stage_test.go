@@ -132,7 +132,9 @@ func TestCommitAtAMoment(t *testing.T) {
 	waitState(t, l, 10*time.Second, "release 1 serving", servingRelease(1))
 	writeRequest(t, l, release.RequestStage, "s3", 2, time.Time{})
 	waitAnswer(t, l, "s3", release.AnswerStaged, 10*time.Second)
-	at := time.Now().Add(600 * time.Millisecond)
+	// The request carries whole milliseconds: ask for one, so that the
+	// check below measures against the moment the receiver was given.
+	at := time.UnixMilli(time.Now().Add(600 * time.Millisecond).UnixMilli())
 	writeRequest(t, l, release.RequestCommit, "s3", 2, at)
 	time.Sleep(300 * time.Millisecond)
 	if body, _ := get(t, "http://"+rc.addr+"/"); body != "v1" {
