@@ -200,7 +200,7 @@ func (f *fleet) prepare(ctx context.Context, g []*hostRun) error {
 			r.mu.Lock()
 			r.releasedOn = f.runs[0].name
 			r.mu.Unlock()
-			r.say("release skip")
+			r.sayRelease("skip")
 		}
 		return f.staged(ctx, r)
 	})
@@ -271,7 +271,7 @@ func (f *fleet) build(ctx context.Context, r *hostRun) (event, error) {
 // Nothing bounds it but ctx: a migration takes what it takes, and the
 // reporter says it is still running.
 func (f *fleet) release(ctx context.Context, r *hostRun) error {
-	r.say("release run")
+	r.sayRelease("run")
 	e, err := r.wait(ctx, evReleased)
 	if err == nil && e.Kind != evReleased {
 		err = f.hostErr(r, e, nil)

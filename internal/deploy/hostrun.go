@@ -55,10 +55,11 @@ type hostRun struct {
 	linked     []string
 	swept      []int
 	reused     bool
-	envWritten bool   // the release's .env was written from ship.yml's env:
-	envMerged  bool   // … after the lines of the .env it had
-	released   bool   // the release command ran here and succeeded
-	releasedOn string // the host it ran on, when not this one
+	envWritten bool          // the release's .env was written from ship.yml's env:
+	envMerged  bool          // … after the lines of the .env it had
+	released   bool          // the release command ran here and succeeded
+	releasedOn string        // the host it ran on, when not this one
+	heldFor    time.Duration // in the release stage, waiting for ship's word
 	staged     *release.Answer
 	committed  *release.Answer
 	drained    *release.Answer
@@ -160,6 +161,18 @@ func (r *hostRun) never(err error) {
 }
 
 // say sends one word to the host script. A run that ended takes no words.
+// sayRelease says the release word ("run" or "skip"), noting how long the
+// host waited in the release stage for it (the fleet's builds, and on the
+// other hosts the command itself): the stage's time is mostly that wait.
+func (r *hostRun) sayRelease(word string) {
+	r.mu.Lock()
+	if r.stage == StageRelease {
+		r.heldFor = time.Since(r.stageStart)
+	}
+	r.mu.Unlock()
+	r.say("release " + word)
+}
+
 func (r *hostRun) say(word string) {
 	if r.words == nil {
 		return

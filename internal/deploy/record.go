@@ -232,9 +232,14 @@ func (r *hostRun) sharedNote() string {
 
 func (r *hostRun) releaseNote() string {
 	on := cmp.Or(r.releasedOn, r.p.releasedOn)
+	held := r.heldFor >= 100*time.Millisecond // worth saying where the time went
 	switch {
+	case r.released && held:
+		return fmt.Sprintf("%s (after %s waiting for every host's build)", r.p.release, FormatDuration(r.heldFor))
 	case r.released:
 		return r.p.release
+	case on != "" && held:
+		return "ran once, on " + on + " (this host waited for the builds and the command)"
 	case on != "":
 		return "ran once, on " + on
 	case r.p.release == "":
