@@ -578,6 +578,7 @@ write_env() {
 		} >"$rel/.ship/env.tmp"
 	) || fail "cannot write the release's .env (is the disk full?)"
 	{ rm -f "$rel/.env" && mv -f "$rel/.ship/env.tmp" "$rel/.env"; } || fail "cannot write $rel/.env"
+	rm -f "$run/env" # the secrets' one copy is now the release's own .env
 	env_digest=$(digest_env)
 	say env "${base:+merged}"
 }

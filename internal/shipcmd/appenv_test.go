@@ -34,7 +34,9 @@ func addEnvRoute(t *testing.T, repo string) {
 func (w *world) writeShipYML(greeting string) {
 	w.t.Helper()
 	yml := "env:\n  clear:\n    GREETING: " + greeting + "\n  secret: [SHIP_TEST_SECRET]\n" +
-		"release: echo \"migrating with $GREETING\" && echo \"$GREETING\" >> ../../migrations.log\n"
+		"release: echo \"migrating with $GREETING\" && echo \"$GREETING\" >> ../../migrations.log && " +
+		// once the release's .env is written, no other copy of the secrets is left
+		"{ ls ../../.ship/runs/*/env >> ../../env-copies 2>/dev/null || true; }\n"
 	if err := os.WriteFile(filepath.Join(w.wd, "ship.yml"), []byte(yml), 0o644); err != nil {
 		w.t.Fatal(err)
 	}
@@ -70,6 +72,9 @@ func TestAppEnvTravelsWithTheRelease(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("deploy output lacks %q:\n%s", want, out)
 		}
+	}
+	if copies, err := os.ReadFile(filepath.Join(w.root, "env-copies")); err != nil || len(copies) > 0 {
+		t.Errorf("copies of the secrets beside the release's .env while the release command ran: %q (%v)", copies, err)
 	}
 	url := w.startReceiver()
 	if body, err := get(url + "env"); err != nil || body != "hello|"+secret+"|yes" {
