@@ -572,7 +572,7 @@ write_env() {
 		{
 			if [ -n "$base" ]; then
 				cat "$base" && echo
-				echo "# ship.yml env: (these lines win over the ones above)"
+				printf '%s\n' "$env_marker"
 			fi
 			cat "$run/env"
 		} >"$rel/.ship/env.tmp"

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,11 @@ type Options struct {
 	// as data on the script's input. Empty: the release has the .env it
 	// would have had (shared/.env, linked).
 	AppEnv []dotenv.Var
+	// CarriedEnv, when AppEnv is empty, is ship.yml env:'s lines as an
+	// earlier deploy wrote them into release CarriedFrom (a pull deploy's:
+	// release.LiveShipEnv), written into the release as AppEnv's would be.
+	CarriedEnv  []byte
+	CarriedFrom int
 
 	Wait     time.Duration // for the new release to be staged and healthy; 0: do not wait
 	LockWait time.Duration // how long to retry a held lock; 0: fail at once
@@ -86,6 +92,7 @@ type plan struct {
 	releasedOn     string // the host it already ran on for this release (a retry)
 	dotenv         []byte // the app's .env from ship.yml; nil: none
 	envNames       int    // how many variables it sets
+	envFrom        int    // the release it was carried from (CarriedEnv)
 	shared, env    []string
 	source         string // for release.json: the repository, or "upload"
 	dirtyFiles     int
@@ -101,6 +108,9 @@ func newPlan(o Options, mode string) *plan {
 		p.release = o.Release
 		p.dotenv, _ = dotenv.Render(o.AppEnv) // validate checked it
 		p.envNames = len(o.AppEnv)
+		if len(o.AppEnv) == 0 && len(o.CarriedEnv) > 0 {
+			p.dotenv, p.envFrom = o.CarriedEnv, o.CarriedFrom
+		}
 	}
 	if p.upload {
 		p.source = "upload"
@@ -206,6 +216,9 @@ func (o *Options) validate() error {
 	}
 	if _, err := dotenv.Render(o.AppEnv); err != nil {
 		return bad("env: %v", err)
+	}
+	if bytes.IndexByte(o.CarriedEnv, 0) >= 0 {
+		return bad("the carried .env lines have a NUL byte")
 	}
 	if strings.ContainsAny(o.Release, "\x00") {
 		return bad("the release command has a NUL byte")

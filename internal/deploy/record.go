@@ -217,9 +217,13 @@ func (r *hostRun) noteFor(stage string) string {
 func (r *hostRun) sharedNote() string {
 	entries := append([]string(nil), r.linked...)
 	if r.envWritten {
-		env := fmt.Sprintf(".env (%d from ship.yml env:)", r.p.envNames)
+		from := fmt.Sprintf("%d from ship.yml env:", r.p.envNames)
+		if r.p.envFrom > 0 {
+			from = fmt.Sprintf("ship.yml env: as release %d had it", r.p.envFrom)
+		}
+		env := ".env (" + from + ")"
 		if r.envMerged {
-			env = fmt.Sprintf(".env (%d from ship.yml env: over the lines it had)", r.p.envNames)
+			env = ".env (" + from + " over the lines it had)"
 		}
 		entries = slices.DeleteFunc(entries, func(e string) bool { return e == ".env" })
 		entries = append(entries, env)

@@ -89,6 +89,7 @@ func script(p *plan) string {
 	set("build_cmd", p.build)
 	set("release_cmd", p.release)
 	set("env_size", strconv.Itoa(len(p.dotenv)))
+	set("env_marker", release.EnvMarker)
 	set("shared", strings.Join(p.shared, "\n"))
 	set("lockinfo", p.lockJSON)
 	set("info_head", p.infoHead)

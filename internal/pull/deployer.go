@@ -96,10 +96,9 @@ func (d *Deployer) FirstStart(ctx context.Context) (*deploy.Result, error) {
 	return d.run(ctx, branch, "refs/heads/"+branch, "receiver (first start)", 0)
 }
 
-func (d *Deployer) run(ctx context.Context, target, ref, by string, wait time.Duration) (*deploy.Result, error) {
-	if d.Repo == "" {
-		return nil, ErrNoRepo
-	}
+// options are the deploy's: Base with the repository, the target, and the
+// live release's ship.yml env: carried over.
+func (d *Deployer) options(target, ref, by string, wait time.Duration) (deploy.Options, error) {
 	opts := d.Base
 	opts.Root = d.root()
 	opts.Repo = d.Repo
@@ -118,7 +117,26 @@ func (d *Deployer) run(ctx context.Context, target, ref, by string, wait time.Du
 	}
 	opts.Out = d.Out
 	opts.Env = append([]string(nil), d.Base.Env...)
+	if len(opts.AppEnv) == 0 {
+		// ship.yml env: reaches a pulled release as the live one had it:
+		// its secrets came from ship's environment, which is not here.
+		var err error
+		opts.CarriedEnv, opts.CarriedFrom, err = release.LiveShipEnv(release.LocalFS{}, release.Layout{Root: opts.Root})
+		if err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
+}
 
+func (d *Deployer) run(ctx context.Context, target, ref, by string, wait time.Duration) (*deploy.Result, error) {
+	if d.Repo == "" {
+		return nil, ErrNoRepo
+	}
+	opts, err := d.options(target, ref, by, wait)
+	if err != nil {
+		return nil, err
+	}
 	if key := NormalizeKey(d.KeyText); key != "" {
 		kh := d.KnownHosts
 		if strings.TrimSpace(kh) == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/shipdeploy/ship/internal/deploy"
+	"github.com/shipdeploy/ship/internal/dotenv"
 	"github.com/shipdeploy/ship/internal/release"
 	"github.com/shipdeploy/ship/internal/testenv"
 )
@@ -389,5 +391,47 @@ func TestDeployIsNiced(t *testing.T) {
 		if got := strings.TrimSpace(readFile(t, filepath.Join(release.Layout{Root: root}.Dir(res.Release), "niceness"))); got != tc.want {
 			t.Errorf("Nice %d: the build ran at niceness %s, want %s", tc.nice, got, tc.want)
 		}
+	}
+}
+
+// A pull deploy carries ship.yml env:'s lines of the live release (its
+// secrets came from ship's environment, not here) over today's
+// shared/.env, and the next one carries them again, unchanged.
+func TestPullDeployCarriesShipEnv(t *testing.T) {
+	testenv.Bun(t)
+	repo := testenv.AppRepo(t)
+	first := testenv.CommitVersion(t, repo, "first")
+	root := filepath.Join(t.TempDir(), "app")
+	l := release.Layout{Root: root}
+	os.MkdirAll(l.Shared(), 0o755)
+	os.WriteFile(filepath.Join(l.Shared(), ".env"), []byte("ONLY_SHARED=yes\n"), 0o600)
+	var out bytes.Buffer
+	vars := []dotenv.Var{{Name: "GREETING", Value: "hi"}, {Name: "TOKEN", Value: `p@ss$word 'x'`, Secret: true}}
+	pushed := &Deployer{Root: root, Repo: repo, Out: &out, Base: deploy.Options{AppEnv: vars}}
+	if _, err := pushed.Deploy(context.Background(), first, "refs/heads/main", "ship"); err != nil {
+		t.Fatalf("deploy with env: %v\n%s", err, out.String())
+	}
+	shipLines, _ := dotenv.Render(vars)
+
+	os.WriteFile(filepath.Join(l.Shared(), ".env"), []byte("ONLY_SHARED=changed\n"), 0o600)
+	pulled := &Deployer{Root: root, Repo: repo, Out: &out}
+	for n, version := range []string{"second", "third"} {
+		res, err := pulled.Deploy(context.Background(), testenv.CommitVersion(t, repo, version), "refs/heads/main", "webhook")
+		if err != nil {
+			t.Fatalf("pull deploy %s: %v\n%s", version, err, out.String())
+		}
+		want := "ONLY_SHARED=changed\n\n" + release.EnvMarker + "\n" + string(shipLines)
+		if got := readFile(t, filepath.Join(l.Dir(res.Release), ".env")); got != want {
+			t.Errorf("release %d's .env:\n%s\nwant\n%s", res.Release, got, want)
+		}
+		if readInfo(t, root, res.Release).EnvDigest == "" {
+			t.Errorf("release %d's release.json does not say it has its own .env", res.Release)
+		}
+		if note := fmt.Sprintf(".env (ship.yml env: as release %d had it over the lines it had)", n+1); !strings.Contains(out.String(), note) {
+			t.Errorf("the output does not say %q:\n%s", note, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "p@ss") {
+		t.Errorf("the output shows the secret:\n%s", out.String())
 	}
 }
