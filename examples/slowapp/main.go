@@ -96,6 +96,7 @@ func main() {
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+		fmt.Printf("slowapp %s: a slow request (%s)\n", version, d) // tests wait for it
 		time.Sleep(d)
 		w.Header().Set("X-Pid", strconv.Itoa(os.Getpid()))
 		fmt.Fprintln(w, version)

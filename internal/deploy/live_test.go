@@ -92,8 +92,9 @@ func TestTextReporterStillRunning(t *testing.T) {
 	r.StageDone("web1", StageResult{Name: StageBuild, Duration: 180 * time.Millisecond}, nil)
 	time.Sleep(120 * time.Millisecond)
 	got := out.String()
-	if n := strings.Count(got, "[5/9] build    still running"); n < 2 || n > 4 {
-		t.Errorf("%d still-running lines, want about 3:\n%s", n, got)
+	// About 3; a loaded machine may delay a tick past the stage's end.
+	if n := strings.Count(got, "[5/9] build    still running"); n < 1 || n > 4 {
+		t.Errorf("%d still-running lines, want 1 to 4 (about 3):\n%s", n, got)
 	}
 	if i, j := strings.LastIndex(got, "still running"), strings.Index(got, "[5/9] build      0.2s"); i > j {
 		t.Errorf("a still-running line after the stage ended:\n%s", got)

@@ -163,7 +163,14 @@ func TestLongRequestFinishesOnOldProcess(t *testing.T) {
 		}
 		got <- answer{body: strings.TrimSpace(string(b)), pid: resp.Header.Get("X-Pid"), err: err}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if log, _ := os.ReadFile(l.AppLog()); strings.Contains(string(log), "slowapp v1: a slow request") {
+			break // in flight on the old process
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request never reached the app")
+		}
+	}
 	deploy(t, l, 2, "during-long-request")
 	st = waitState(t, l, 15*time.Second, "the reload's result", reloadDone("during-long-request"))
 	a := <-got
@@ -186,7 +193,7 @@ func TestReloadsDuringASwitchCoalesce(t *testing.T) {
 	waitState(t, l, 10*time.Second, "release 1 serving", servingRelease(1))
 
 	deploy(t, l, 2, "a")
-	time.Sleep(200 * time.Millisecond) // the switch to 2 is under way (800 ms start)
+	waitAnswer(t, l, "a", release.AnswerStarting, 5*time.Second) // the switch to 2 is under way (800 ms start)
 	swap(t, l, 3)
 	for _, id := range []string{"b", "c", "d"} {
 		if err := release.WriteReload(lfs, l, release.ReloadRequest{ID: id, Release: 3}); err != nil {
