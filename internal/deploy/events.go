@@ -94,6 +94,12 @@ func parseEvent(tag, line string) event {
 		}
 	case evSwept, evNext, evBuilt, evSwitched, evDone:
 		e.N = atoi(arg)
+	case evPong: // "SEQ MS": the ping's number, the host's clock (ms)
+		seq, clock, _ := strings.Cut(arg, " ")
+		e.N = atoi(seq)
+		if ms, err := strconv.ParseInt(clock, 10, 64); err == nil && ms > 0 {
+			e.Time = time.UnixMilli(ms)
+		}
 	case evNow:
 		e.Time = time.Unix(int64(atoi(arg)), 0)
 	case evState:

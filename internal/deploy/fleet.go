@@ -319,11 +319,12 @@ func (f *fleet) parallel() int {
 // commit tells every host of g to switch, all at once, and waits for them
 // to finish.
 func (f *fleet) commit(ctx context.Context, g []*hostRun) error {
-	at := ""
-	if len(g) > 1 {
-		at = fmt.Sprintf("at=%d ", time.Now().Add(commitLead(g)).UnixMilli())
-	}
+	moment := time.Now().Add(commitLead(g))
 	for _, r := range g {
+		at := ""
+		if len(g) > 1 {
+			at = fmt.Sprintf("at=%d ", r.hostMoment(moment).UnixMilli())
+		}
 		r.say("commit " + at + joinInts(r.prunePlan(f.opts.Keep)))
 	}
 	// Once `commit` is out, the hosts finish by themselves: an interrupt

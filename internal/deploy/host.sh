@@ -82,6 +82,8 @@ reader() {
 		echo "$count" >"$run/alive"
 		case $w in
 		ping) say pong ;;
+		# A numbered ping measures the link and this host's clock (ms, GNU date).
+		ping\ *) say pong "${w#ping }" "$(date +%s%3N 2>/dev/null)" ;;
 		env\ *)
 			# Only this user may read it; its size is checked where it is used.
 			(umask 077 && head -c "${w#env }" <&3 >"$run/env")

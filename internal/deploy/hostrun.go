@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +21,11 @@ const (
 	// for this long means the link froze: ship closes the connection and
 	// treats it as lost.
 	frozenAfter = 15 * time.Second
+	// clockSlack: a host's clock offset within half its round trip and
+	// this much is taken as none (the host reads its clock in ms).
+	clockSlack = 10 * time.Millisecond
+	// clockNote: a host's clock this far off gets a line in the output.
+	clockNote = 50 * time.Millisecond
 )
 
 // evExit is not printed by the script: its run ended (Err says how).
@@ -67,8 +73,10 @@ type hostRun struct {
 	lost       bool          // the connection broke (or froze) while the script ran
 	began      bool          // the script was started
 	number     int           // the release, once ship said go
-	pingAt     time.Time     // a ping in flight since
+	pingAt     time.Time     // a numbered ping in flight since
+	pingSeq    int           // its number
 	rtt        time.Duration // the shortest ping to pong seen: the link's own
+	offset     time.Duration // the host's clock minus ship's, read at that ping
 	mode       string        // how the host reaches the receiver (modeStage, …)
 }
 
@@ -216,34 +224,76 @@ func (r *hostRun) keepCompany() {
 	}
 }
 
-// ping sends a ping and notes when, for the round trip its pong measures.
+// ping sends a ping: a measured one (numbered) when none is in flight,
+// else a plain sign of life.
 func (r *hostRun) ping() {
 	r.mu.Lock()
-	if r.pingAt.IsZero() {
-		r.pingAt = time.Now()
-	}
-	r.mu.Unlock()
-	r.say("ping")
-}
-
-// sample sends a ping when none is in flight: one more measure of the
-// round trip. Called with r.mu held.
-func (r *hostRun) sample() {
-	if r.pingAt.IsZero() {
-		r.pingAt = time.Now()
+	defer r.mu.Unlock()
+	if !r.sample() {
 		r.say("ping")
 	}
 }
 
-// pong takes the answer to the oldest ping in flight. Called with r.mu held.
-func (r *hostRun) pong() {
-	if r.pingAt.IsZero() {
+// sample sends a numbered ping when none is in flight, one more measure of
+// the round trip and the host's clock, and reports whether it did. Only
+// the pong with its number counts: a pong of an earlier ping, answered
+// before this one was sent, would read as a short trip from a clock
+// behind. Called with r.mu held.
+func (r *hostRun) sample() bool {
+	if !r.pingAt.IsZero() {
+		return false
+	}
+	r.pingSeq++
+	r.pingAt = time.Now()
+	r.say("ping " + strconv.Itoa(r.pingSeq))
+	return true
+}
+
+// pong takes the answer to ping seq, and the host's clock when it
+// answered (zero: unknown). Called with r.mu held.
+func (r *hostRun) pong(seq int, hostTime time.Time) {
+	if r.pingAt.IsZero() || seq != r.pingSeq {
 		return
 	}
 	if d := time.Since(r.pingAt); r.rtt == 0 || d < r.rtt {
 		r.rtt = d
+		r.offset = 0
+		if !hostTime.IsZero() {
+			// The host read its clock between the ping and the pong: at
+			// the midpoint, give or take half the round trip.
+			r.offset = hostTime.Sub(r.pingAt.Add(d / 2))
+		}
 	}
 	r.pingAt = time.Time{}
+}
+
+// hostMoment is the fleet's switch moment by the host's clock, which its
+// receiver reads; a clock far off is noted.
+func (r *hostRun) hostMoment(moment time.Time) time.Time {
+	ahead := r.clockAhead()
+	if ahead.Abs() >= clockNote {
+		way := "ahead of"
+		if ahead < 0 {
+			way = "behind"
+		}
+		r.rep.Note(r.name, fmt.Sprintf("its clock is %s %s this machine's: the switch moment sent is by its clock (keep the hosts' clocks in sync: NTP, e.g. chrony)",
+			ahead.Abs().Round(time.Millisecond), way))
+	}
+	r.mu.Lock()
+	r.res.ClockAhead = ahead
+	r.mu.Unlock()
+	return moment.Add(ahead)
+}
+
+// clockAhead is how far the host's clock runs ahead of ship's (behind:
+// negative), or 0 when that is within what the pings can tell apart.
+func (r *hostRun) clockAhead() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.offset.Abs() <= r.rtt/2+clockSlack {
+		return 0
+	}
+	return r.offset
 }
 
 // finish closes the script's input (it ends itself if still running) and

@@ -38,7 +38,7 @@ func (r *hostRun) record(e *event) bool {
 		r.rep.StageStart(r.name, e.Text)
 		r.sample() // a round trip per stage: the shortest is the link's (commitLead)
 	case evPong:
-		r.pong()
+		r.pong(e.N, e.Time)
 	case evTakeover:
 		r.rep.Note(r.name, fmt.Sprintf("took over a stale lock (its heartbeat stopped %ds ago): %s", e.N, describeHolder(e.Holder)))
 	case evNote:

@@ -55,10 +55,13 @@ type Result struct {
 	Switch      *release.Answer `json:"switch,omitempty"` // its answer to the switch
 	// Retried: the host missed the fleet's switch and was deployed again
 	// alone (its switch is not in the fleet's spread).
-	Retried  bool          `json:"retried,omitempty"`
-	Kept     []int         `json:"kept"`
-	Removed  []int         `json:"removed"`
-	Duration time.Duration `json:"duration_ns"`
+	Retried bool `json:"retried,omitempty"`
+	// ClockAhead is the host's clock minus ship's, when a fleet's switch
+	// measured it beyond the pings' error: Switch's times are the host's.
+	ClockAhead time.Duration `json:"clock_ahead_ns,omitempty"`
+	Kept       []int         `json:"kept"`
+	Removed    []int         `json:"removed"`
+	Duration   time.Duration `json:"duration_ns"`
 }
 
 // FleetResult is a whole run: one release on every host.
@@ -140,7 +143,7 @@ func switchSpread(hosts []*Result) time.Duration {
 		}
 		together++
 		if h.Switch != nil && !h.Switch.SwitchedAt.IsZero() {
-			times = append(times, h.Switch.SwitchedAt)
+			times = append(times, h.Switch.SwitchedAt.Add(-h.ClockAhead)) // by ship's clock
 		}
 	}
 	if len(times) < together || len(times) == 0 {

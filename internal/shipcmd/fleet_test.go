@@ -167,6 +167,9 @@ func TestFleetDeploysOneReleaseEverywhere(t *testing.T) {
 			if h.Outcome != deploy.OutcomeOK || h.Release != i+2 || h.Commit != commit || h.Switch == nil {
 				t.Errorf("deploy %s on %s: %+v", v, h.Target, h)
 			}
+			if h.ClockAhead != 0 { // one machine, one clock: read from the pongs
+				t.Errorf("deploy %s: %s's clock taken for %s ahead of ship's", v, h.Target, h.ClockAhead)
+			}
 		}
 		t.Logf("deploy %s: switch spread %s", v, doc.Spread)
 		if got := fw.serves(); !allEqual(got, fmt.Sprintf("hello from release %d (%s)", i+2, v)) {
