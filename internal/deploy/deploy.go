@@ -55,10 +55,20 @@ func Fleet(ctx context.Context, targets []Target, opts Options) (*FleetResult, e
 	return runFleet(ctx, targets, opts, p, func(f *fleet) { f.upload, f.size = upload, size })
 }
 
+// A run that got some of the locks while a deploy that started with it got
+// the others tries again at once, up to maxCollisions times (see
+// LockedError.Collision); the holders' start is "with it" within
+// collisionAge.
+const (
+	maxCollisions = 5
+	collisionAge  = 30 * time.Second
+)
+
 // runFleet runs fleets until one is not stopped by a held lock, or
-// opts.LockWait has passed.
+// opts.LockWait has passed (a collision is tried again without it).
 func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setup func(*fleet)) (*FleetResult, error) {
 	deadline := time.Now().Add(opts.LockWait)
+	collisions := 0
 	for noted := false; ; {
 		p.id = newID()
 		p.setID(opts)
@@ -75,16 +85,28 @@ func runFleet(ctx context.Context, targets []Target, opts Options, p *plan, setu
 			return res, nil
 		}
 		var le *LockedError
-		if !errors.As(err, &le) || time.Now().After(deadline) {
+		if !errors.As(err, &le) {
 			opts.Report.End(res, err)
 			return res, err
 		}
-		if !noted {
+		wait := time.Second
+		switch {
+		case le.Collision && collisions < maxCollisions:
+			// Two deploys started together, each got some locks, both
+			// freed them: one of them should win, not both give up.
+			if collisions++; collisions == 1 {
+				opts.Report.Note("", fmt.Sprintf("another deploy took some of the locks at the same moment (%v): trying again", le))
+			}
+			wait = 100 * time.Millisecond
+		case time.Now().After(deadline):
+			opts.Report.End(res, err)
+			return res, err
+		case !noted:
 			opts.Report.Note("", fmt.Sprintf("waiting for the lock (%v), up to %s", le, opts.LockWait))
 			noted = true
 		}
-		// A little jitter: two fleets that collide do not collide again.
-		wait := time.Second + time.Duration(rand.IntN(500))*time.Millisecond
+		// Jitter: two fleets that collide do not collide again.
+		wait += time.Duration(rand.IntN(500)) * time.Millisecond
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("%w while waiting for the lock", ErrInterrupted)

@@ -159,6 +159,7 @@ func (f *fleet) surveyed(ctx context.Context) error {
 	}
 	if locked != nil {
 		sortLocked(locked)
+		locked.Collision = len(locked.Hosts) < len(f.runs) && firstErr == nil && startedTogether(locked.Holders)
 		f.abort(ctx, "another host is locked")
 		return f.failure(locked, false)
 	}
@@ -417,6 +418,17 @@ func (f *fleet) hostErr(r *hostRun, e event, err error) error {
 
 // sortLocked puts the locked hosts in sorted order, so that the one named
 // first is the same whatever order the answers came in.
+// startedTogether reports whether every holder started less than
+// collisionAge ago (by its clock): a deploy that began with this one.
+func startedTogether(holders []*release.LockInfo) bool {
+	for _, h := range holders {
+		if h == nil || time.Since(h.Since).Abs() > collisionAge {
+			return false
+		}
+	}
+	return true
+}
+
 func sortLocked(l *LockedError) {
 	idx := make([]int, len(l.Hosts))
 	for i := range idx {

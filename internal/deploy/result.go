@@ -121,6 +121,10 @@ func (e *FleetError) Unwrap() error { return e.Err }
 type LockedError struct {
 	Hosts   []string // in sorted order
 	Holders []*release.LockInfo
+	// Collision: the run held the other hosts' locks (then freed them) and
+	// every holder started moments ago: two deploys that started together
+	// over the same hosts, each with some of the locks.
+	Collision bool
 }
 
 func (e *LockedError) Error() string {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,20 +319,33 @@ func TestFleetReleaseCrashesOnOneHost(t *testing.T) {
 }
 
 // A lock held on one host: exit 3 naming it and its holder; no host changed
-// (the others' locks were taken and given back).
+// (the others' locks were taken and given back). A holder that started
+// moments ago may be a deploy that began with this one: ship tries again a
+// few times before it says so.
 func TestFleetLockedHost(t *testing.T) {
 	fw := newFleetWorld(t, 4)
 	fw.deployOneServing()
 	h4 := fw.f.Hosts[3]
-	if err := release.Lock(release.LocalFS{}, h4.Layout, release.LockInfo{ID: "other", Who: "carol", From: "laptop", PID: 7, Since: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
 	testenv.CommitVersion(t, fw.repo, "two")
-	code, out := fw.ship("deploy", "fleet")
-	if code != exitLocked || !strings.Contains(out, h4.SSHD.Target()) || !strings.Contains(out, "carol") {
-		t.Fatalf("exit %d, want %d naming %s and carol\n%s", code, exitLocked, h4.SSHD.Target(), out)
+	for _, since := range []time.Time{time.Now().Add(-10 * time.Minute), time.Now()} {
+		if err := release.Lock(release.LocalFS{}, h4.Layout, release.LockInfo{ID: "other", Who: "carol", From: "laptop", PID: 7, Since: since}); err != nil {
+			t.Fatal(err)
+		}
+		logged := auditLines(t, fw.f.Hosts[0])
+		code, out := fw.ship("deploy", "fleet")
+		if code != exitLocked || !strings.Contains(out, h4.SSHD.Target()) || !strings.Contains(out, "carol") {
+			t.Fatalf("exit %d, want %d naming %s and carol\n%s", code, exitLocked, h4.SSHD.Target(), out)
+		}
+		fresh := time.Since(since) < time.Minute
+		if tried := strings.Count(out, "at the same moment"); tried != map[bool]int{true: 1, false: 0}[fresh] {
+			t.Errorf("a holder since %s: %d notes of trying again\n%s", since.Format(time.TimeOnly), tried, out)
+		}
+		// h1 logs each run that took its lock and gave it back.
+		if runs, want := auditLines(t, fw.f.Hosts[0])-logged, map[bool]int{true: 1 + 5, false: 1}[fresh]; runs != want {
+			t.Errorf("a holder since %s: h1 saw %d runs, want %d", since.Format(time.TimeOnly), runs, want)
+		}
+		release.Unlock(release.LocalFS{}, h4.Layout, "other")
 	}
-	release.Unlock(release.LocalFS{}, h4.Layout, "other")
 	fw.unchanged()
 	for _, h := range fw.f.Hosts {
 		if _, err := os.Stat(h.Layout.Dir(2)); err == nil {
@@ -568,6 +582,54 @@ func TestFleetHostLostBeforeItsCommitIsRetried(t *testing.T) {
 		ran, _ := os.ReadFile(filepath.Join(h.Dir, "shared", "ran"))
 		if want := map[bool]string{true: "ran\n", false: ""}[i == 0]; string(ran) != want {
 			t.Errorf("host %d: the release command's lines %q, want %q", i+1, ran, want)
+		}
+	}
+}
+
+// auditLines counts the lines of h's audit log.
+func auditLines(t *testing.T, h *testenv.FleetHost) int {
+	t.Helper()
+	data, err := os.ReadFile(h.Layout.Log())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), "\n")
+}
+
+// Two deploys of the same fleet started at the same moment: each may get
+// some of the locks; one of them must go through (before, both could end
+// with exit 3), the other goes after it or says the fleet is locked.
+func TestFleetDeploysStartedTogether(t *testing.T) {
+	fw := newFleetWorld(t, 3)
+	fw.deployOneServing()
+	for round, v := range []string{"two", "three"} {
+		testenv.CommitVersion(t, fw.repo, v)
+		codes, outs := make([]int, 2), make([]string, 2)
+		var wg sync.WaitGroup
+		for i := range codes {
+			wg.Add(1)
+			go func() { defer wg.Done(); codes[i], outs[i] = fw.ship("deploy", "fleet") }()
+		}
+		wg.Wait()
+		ok := 0
+		for i, code := range codes {
+			switch code {
+			case 0:
+				ok++
+			case exitLocked:
+			default:
+				t.Errorf("round %d, deploy %d: exit %d\n%s", round, i, code, outs[i])
+			}
+		}
+		t.Logf("round %d: exits %v, collisions noted %d", round, codes, strings.Count(outs[0]+outs[1], "at the same moment"))
+		if ok == 0 {
+			t.Errorf("round %d: neither deploy went through\n%s\n---\n%s", round, outs[0], outs[1])
+		}
+		if got := fw.serves(); !allEqual(got, got[0]) || !strings.Contains(got[0], "("+v+")") {
+			t.Errorf("round %d: the hosts serve %q", round, got)
+		}
+		if !fw.locksFree() {
+			t.Errorf("round %d: a lock was left", round)
 		}
 	}
 }
