@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +34,13 @@ type fleetWorld struct {
 func newFleetWorld(t *testing.T, n int, extraYAML ...string) *fleetWorld {
 	t.Helper()
 	testenv.Bun(t)
-	fw := &fleetWorld{t: t, f: testenv.StartFleet(t, n), repo: testenv.AppRepo(t)}
+	return fleetWorldOn(t, testenv.StartFleet(t, n), extraYAML...)
+}
+
+// fleetWorldOn is newFleetWorld on a fleet the test started itself.
+func fleetWorldOn(t *testing.T, f *testenv.Fleet, extraYAML ...string) *fleetWorld {
+	t.Helper()
+	fw := &fleetWorld{t: t, f: f, repo: testenv.AppRepo(t)}
 	fw.cfg = filepath.Join(t.TempDir(), "ship.yml")
 	yml := fmt.Sprintf("repo: %s\npath: %s\ntargets:\n  fleet:\n    hosts: [%s]\n%s",
 		fw.repo, fw.f.AppPath, strings.Join(fw.f.Targets(), ", "), strings.Join(extraYAML, "\n"))
@@ -632,4 +639,48 @@ func TestFleetDeploysStartedTogether(t *testing.T) {
 			t.Errorf("round %d: a lock was left", round)
 		}
 	}
+}
+
+// A host whose clock is off: ship reads it from the pongs, notes it, and
+// sends that host the fleet's switch moment by its clock. Only `date` is
+// off on h2 here (its sessions find a fake first on the PATH), not its
+// receiver's clock: so h2 switching about 3 s after h1, by the real clock,
+// is what shows that it was sent a moment 3 s later.
+func TestFleetHostClockOff(t *testing.T) {
+	testenv.Bun(t)
+	date, err := exec.LookPath("date")
+	if err != nil {
+		t.Skip("no date program")
+	}
+	bin := t.TempDir()
+	fake := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = +%%s%%3N ]; then echo $(($(%s +%%s%%3N) + 3000)); else exec %s \"$@\"; fi\n", date, date)
+	if err := os.WriteFile(filepath.Join(bin, "date"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := testenv.StartFleet(t, 2, testenv.HostOptions(1, testenv.WithEnv("PATH="+bin+":"+os.Getenv("PATH"))))
+	fw := fleetWorldOn(t, f)
+	fw.deployOneServing()
+	testenv.CommitVersion(t, fw.repo, "two")
+	code, out := fw.ship("deploy", "fleet", "--json")
+	if code != 0 {
+		t.Fatalf("deploy: %d\n%s", code, out)
+	}
+	if !regexp.MustCompile(regexp.QuoteMeta(f.Hosts[1].SSHD.Target()) + `.*its clock is 3(\.\d+)?s ahead of this machine's`).MatchString(out) {
+		t.Errorf("no note of h2's clock:\n%s", out)
+	}
+	doc := decodeResult(t, out)
+	h1, h2 := doc.Hosts[0], doc.Hosts[1]
+	if h1.ClockAhead != 0 || (h2.ClockAhead-3*time.Second).Abs() > 100*time.Millisecond {
+		t.Errorf("clocks ahead: h1 %s, h2 %s; want 0 and 3s", h1.ClockAhead, h2.ClockAhead)
+	}
+	if h1.Switch == nil || h2.Switch == nil {
+		t.Fatalf("switch answers: %+v %+v", h1.Switch, h2.Switch)
+	}
+	if lag := h2.Switch.SwitchedAt.Sub(h1.Switch.SwitchedAt); (lag - 3*time.Second).Abs() > 300*time.Millisecond {
+		t.Errorf("h2 switched %s after h1 by the real clock, want about 3s: the moment it was sent", lag)
+	}
+	if got := fw.serves(); !allEqual(got, "hello from release 2 (two)") {
+		t.Errorf("the hosts serve %q", got)
+	}
+	fw.finishLoad()
 }

@@ -41,9 +41,22 @@ type FleetHost struct {
 	logFile  string
 }
 
+// FleetOption gives some hosts of a fleet more sshd options.
+type FleetOption func(i int) []SSHDOption
+
+// HostOptions gives host i (from 0) the sshd options opts.
+func HostOptions(i int, opts ...SSHDOption) FleetOption {
+	return func(j int) []SSHDOption {
+		if j != i {
+			return nil
+		}
+		return opts
+	}
+}
+
 // StartFleet starts n hosts. It needs root (for mount namespaces) and
 // skips, or fails in strict mode, without it.
-func StartFleet(t testing.TB, n int) *Fleet {
+func StartFleet(t testing.TB, n int, fopts ...FleetOption) *Fleet {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		SkipOrFail(t, "a test fleet needs root for its mount namespaces (CI runs as root)")
@@ -64,6 +77,9 @@ func StartFleet(t testing.TB, n int) *Fleet {
 		}
 		h.Layout = release.Layout{Root: h.Dir}
 		opts := []SSHDOption{WithMount(h.Dir, f.AppPath)}
+		for _, fo := range fopts {
+			opts = append(opts, fo(i-1)...)
+		}
 		if f.KeyFile != "" {
 			opts = append(opts, WithClientKey(f.KeyFile))
 		}

@@ -104,7 +104,8 @@ func WithMount(src, dst string) SSHDOption {
 }
 
 // WithEnv sets NAME=VALUE variables in every session (sshd's SetEnv: only
-// its first line counts, so variables go here, not in WithConfig).
+// its first line counts, so variables go here, not in WithConfig). A PATH
+// given here replaces the default one.
 func WithEnv(vars ...string) SSHDOption {
 	return func(o *sshdOptions) { o.env = append(o.env, vars...) }
 }
@@ -324,6 +325,10 @@ func (s *SSHD) writeConfig() {
 		env += " SHLVL=1"
 	}
 	for _, v := range s.opts.env {
+		if p, ok := strings.CutPrefix(v, "PATH="); ok {
+			env = strings.Replace(env, "PATH="+path, "PATH="+p, 1) // its own, in place of the default
+			continue
+		}
 		if strings.ContainsAny(v, " \t") {
 			v = `"` + v + `"` // sshd_config's quoting; no quote inside
 		}
