@@ -416,8 +416,6 @@ func (f *fleet) hostErr(r *hostRun, e event, err error) error {
 	return fmt.Errorf("%s: unexpected %v", r.name, e.Kind)
 }
 
-// sortLocked puts the locked hosts in sorted order, so that the one named
-// first is the same whatever order the answers came in.
 // startedTogether reports whether every holder started less than
 // collisionAge ago (by its clock): a deploy that began with this one.
 func startedTogether(holders []*release.LockInfo) bool {
@@ -429,6 +427,8 @@ func startedTogether(holders []*release.LockInfo) bool {
 	return true
 }
 
+// sortLocked puts the locked hosts in sorted order, so that the one named
+// first is the same whatever order the answers came in.
 func sortLocked(l *LockedError) {
 	idx := make([]int, len(l.Hosts))
 	for i := range idx {

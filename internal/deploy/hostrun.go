@@ -168,7 +168,6 @@ func (r *hostRun) never(err error) {
 	close(r.ended)
 }
 
-// say sends one word to the host script. A run that ended takes no words.
 // sayRelease says the release word ("run" or "skip"), noting how long the
 // host waited in the release stage for it (the fleet's builds, and on the
 // other hosts the command itself): the stage's time is mostly that wait.
@@ -181,6 +180,7 @@ func (r *hostRun) sayRelease(word string) {
 	r.say("release " + word)
 }
 
+// say sends one word to the host script. A run that ended takes no words.
 func (r *hostRun) say(word string) {
 	if r.words == nil {
 		return
