@@ -49,8 +49,8 @@ func TestHostClockOffset(t *testing.T) {
 		}
 	}
 	// The values are checked above; the words here (a slow moment may round to 3.001s).
-	if !regexp.MustCompile(`its clock is 3(\.\d+)?s ahead of this machine's`).MatchString(out.String()) ||
-		!regexp.MustCompile(`its clock is 1\.50?\d*s behind this machine's`).MatchString(out.String()) {
+	if !regexp.MustCompile(`its clock is [0-9.]+s ahead of this machine's`).MatchString(out.String()) ||
+		!regexp.MustCompile(`its clock is [0-9.]+s behind this machine's`).MatchString(out.String()) {
 		t.Errorf("the notes:\n%s", out.String())
 	}
 
