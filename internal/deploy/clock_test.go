@@ -39,7 +39,7 @@ func TestHostClockOffset(t *testing.T) {
 		r.pong(2, time.Now().Add(-10*time.Millisecond+tc.hostAhead))
 		moment := time.Now().Add(time.Second)
 		got := r.hostMoment(moment).Sub(moment)
-		if (got - tc.want).Abs() > 3*time.Millisecond {
+		if (got - tc.want).Abs() > 20*time.Millisecond { // slack for a preempted test
 			t.Errorf("%s: the moment sent is %s off ship's, want %s", tc.name, got, tc.want)
 		}
 		before := strings.Count(out.String(), "its clock is")
