@@ -97,7 +97,8 @@ func parseEvent(tag, line string) event {
 	case evPong: // "SEQ MS": the ping's number, the host's clock (ms)
 		seq, clock, _ := strings.Cut(arg, " ")
 		e.N = atoi(seq)
-		if ms, err := strconv.ParseInt(clock, 10, 64); err == nil && ms > 0 {
+		// 13 digits: ms since 1970 (a date without %N prints something else).
+		if ms, err := strconv.ParseInt(clock, 10, 64); err == nil && len(clock) == 13 {
 			e.Time = time.UnixMilli(ms)
 		}
 	case evNow:
