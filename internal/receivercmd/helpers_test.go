@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -162,16 +161,11 @@ func reloadDone(id string) func(*release.State) bool {
 // get returns the body of GET url, trimmed.
 func get(t *testing.T, url string) (string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	code, h, body := testenv.Get(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %q", url, code, body)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s %q", url, resp.Status, body)
-	}
-	return strings.TrimSpace(string(body)), resp.Header
+	return strings.TrimSpace(body), h
 }
 
 // startLoad is real HTTP load from another process (testenv.StartLoad),
